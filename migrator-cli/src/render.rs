@@ -1,0 +1,278 @@
+//! How the CLI shows plans, progress and reports to people: tables on stdout, progress bars
+//! on stderr (only on a terminal).
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use migrator_core::plan::{Severity, StepKind};
+use migrator_core::{CopySummary, Error, Event, Migration, Plan, QualName, VerifyReport};
+
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn table() -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    t
+}
+
+pub fn findings(plan: &Plan) {
+    for f in plan.findings() {
+        let tag = match f.severity() {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            _ => "note",
+        };
+        eprintln!("{tag}: {}: {}", f.object(), f.message());
+    }
+}
+
+pub fn plan(plan: &Plan) {
+    println!(
+        "source:  {} (PostgreSQL {})",
+        plan.source().url(),
+        plan.source().version()
+    );
+    println!(
+        "target:  {} (PostgreSQL {})",
+        plan.target().url(),
+        plan.target().version()
+    );
+    println!(
+        "profile: {}{}",
+        plan.profile().name(),
+        if plan.data_only() { ", data only" } else { "" }
+    );
+    if let Some(r) = plan.resume() {
+        println!(
+            "resume:  an earlier run finished {} chunks and {} steps; copy continues from there",
+            r.chunks_done(),
+            r.steps_done()
+        );
+    }
+    println!();
+    let mut t = table();
+    t.set_header(vec!["#", "table", "est. rows", "size", "chunks", "format"]);
+    for (i, tp) in plan.tables().iter().enumerate() {
+        t.add_row(vec![
+            Cell::new(i + 1),
+            Cell::new(tp.name()),
+            Cell::new(tp.estimated_rows()).set_alignment(CellAlignment::Right),
+            Cell::new(bytes(tp.estimated_bytes().max(0) as u64))
+                .set_alignment(CellAlignment::Right),
+            Cell::new(tp.chunks().len()).set_alignment(CellAlignment::Right),
+            Cell::new(format!("{:?}", tp.format()).to_lowercase()),
+        ]);
+    }
+    println!("Tables, in copy order:\n{t}\n");
+    let mut counts: Vec<(StepKind, usize)> = Vec::new();
+    for s in plan.steps() {
+        match counts.iter_mut().find(|(k, _)| *k == s.kind()) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((s.kind(), 1)),
+        }
+    }
+    let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k:?}")).collect();
+    println!("DDL: {} steps ({})", plan.steps().len(), summary.join(", "));
+    for s in plan.steps() {
+        println!("-- {} [{:?}]", s.id(), s.phase());
+        for sql in s.sql() {
+            println!("{sql};");
+        }
+    }
+    println!();
+    if plan.findings().is_empty() {
+        println!("Findings: none");
+    } else {
+        println!("Findings:");
+        for f in plan.findings() {
+            println!("  {:?}: {}: {}", f.severity(), f.object(), f.message());
+        }
+    }
+}
+
+/// Runs the copy, drawing progress when stderr is a terminal; Ctrl-C cancels cleanly.
+pub async fn copy(m: &Migration, plan: &Plan) -> Result<CopySummary, Error> {
+    let mut run = m.copy(plan);
+    let token = run.cancellation_token();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nstopping (Ctrl-C): finishing nothing new; the target stays resumable");
+            token.cancel();
+        }
+    });
+    let tty = std::io::stderr().is_terminal();
+    let multi = MultiProgress::with_draw_target(if tty {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let total = multi.add(ProgressBar::new(0));
+    total.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+        )
+        .expect("template")
+        .progress_chars("=> "),
+    );
+    total.set_prefix("total");
+    let table_style =
+        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {msg}")
+            .expect("template")
+            .progress_chars("=> ");
+    let mut bars: HashMap<QualName, ProgressBar> = HashMap::new();
+    while let Some(event) = run.next_event().await {
+        match event {
+            Event::Started {
+                estimated_bytes,
+                chunks,
+                chunks_already_done,
+                ..
+            } => {
+                total.set_length(estimated_bytes);
+                if chunks_already_done > 0 {
+                    multi.suspend(|| {
+                        eprintln!(
+                            "resuming: {chunks_already_done} of {chunks} chunks were already copied"
+                        )
+                    });
+                }
+            }
+            Event::Stage(stage) => {
+                total.set_message(format!("{stage:?}"));
+                if !tty {
+                    eprintln!("stage: {stage:?}");
+                }
+            }
+            Event::TableStarted {
+                table,
+                estimated_bytes,
+                ..
+            } => {
+                let bar = multi.add(ProgressBar::new(estimated_bytes));
+                bar.set_style(table_style.clone());
+                bar.set_prefix(short(&table));
+                bars.insert(table, bar);
+            }
+            Event::Progress { table, bytes } => {
+                total.inc(bytes);
+                if let Some(b) = bars.get(&table) {
+                    b.inc(bytes);
+                }
+            }
+            Event::TableDone { table, rows } => {
+                if let Some(b) = bars.remove(&table) {
+                    b.finish_and_clear();
+                    multi.remove(&b);
+                }
+                if !tty {
+                    eprintln!("copied {table}: {rows} rows");
+                }
+            }
+            Event::Retry {
+                what,
+                attempt,
+                delay,
+                reason,
+            } => {
+                multi.suspend(|| eprintln!("retry {attempt} of {what} in {delay:?}: {reason}"));
+            }
+            Event::Warning { message } => multi.suspend(|| eprintln!("warning: {message}")),
+            _ => {}
+        }
+    }
+    total.finish_and_clear();
+    let result = run.finish().await;
+    if let Err(e) = &result
+        && e.kind() == migrator_core::ErrorKind::Cancelled
+    {
+        eprintln!("stopped. Run the same command again to resume where it stopped.");
+    }
+    result
+}
+
+fn short(t: &QualName) -> String {
+    let s = t.to_string();
+    if s.chars().count() > 12 {
+        let tail: String = s
+            .chars()
+            .rev()
+            .take(11)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        format!("…{tail}")
+    } else {
+        s
+    }
+}
+
+pub fn copy_summary(s: &CopySummary) {
+    let secs = s.elapsed.as_secs_f64().max(0.001);
+    println!(
+        "copied {} rows ({}) in {} chunks across {} tables, {} DDL steps, in {:.1}s ({:.0} rows/s, {}/s){}",
+        s.rows,
+        bytes(s.bytes),
+        s.chunks_copied,
+        s.tables,
+        s.steps,
+        secs,
+        s.rows as f64 / secs,
+        bytes((s.bytes as f64 / secs) as u64),
+        if s.chunks_skipped > 0 {
+            format!("; {} chunks were already done", s.chunks_skipped)
+        } else {
+            String::new()
+        }
+    );
+}
+
+pub fn verify(r: &VerifyReport) {
+    let mut t = table();
+    t.set_header(vec!["table", "source rows", "target rows", "verdict"]);
+    for v in r.tables() {
+        t.add_row(vec![
+            Cell::new(v.table()),
+            Cell::new(v.source_rows()).set_alignment(CellAlignment::Right),
+            Cell::new(v.target_rows().map_or("-".to_string(), |n| n.to_string()))
+                .set_alignment(CellAlignment::Right),
+            Cell::new(format!("{:?}", v.verdict()).to_lowercase()),
+        ]);
+    }
+    println!("{t}");
+    let bad = r
+        .tables()
+        .iter()
+        .filter(|v| v.verdict() != migrator_core::verify::Verdict::Match)
+        .count();
+    if bad == 0 {
+        println!(
+            "verify: all {} tables match ({:.1}s)",
+            r.tables().len(),
+            r.elapsed().as_secs_f64()
+        );
+    } else {
+        println!("verify: {bad} of {} tables differ", r.tables().len());
+    }
+}
+
+#[allow(dead_code)]
+pub fn duration(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}

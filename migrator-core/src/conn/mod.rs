@@ -1,0 +1,530 @@
+//! Connections: libpq connection strings (URL and `key=value` forms), the full set of
+//! `sslmode`s with `sslrootcert`, TLS through rustls with SNI, redaction of passwords for
+//! anything printed, and the session settings every connection gets.
+
+mod tls;
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::{Client, NoTls};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// How TLS is used, as libpq's `sslmode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsMode {
+    /// No TLS.
+    Disable,
+    /// TLS if the server offers it (libpq's default); `allow` means the same here.
+    Prefer,
+    /// TLS required; the certificate is checked against `sslrootcert` only if one is given.
+    Require,
+    /// TLS required, the certificate chain checked against the root certificates.
+    VerifyCa,
+    /// As `VerifyCa`, and the certificate must name the host.
+    VerifyFull,
+}
+
+impl TlsMode {
+    fn parse(value: &str) -> Result<TlsMode> {
+        Ok(match value {
+            "disable" => TlsMode::Disable,
+            "allow" | "prefer" => TlsMode::Prefer,
+            "require" => TlsMode::Require,
+            "verify-ca" => TlsMode::VerifyCa,
+            "verify-full" => TlsMode::VerifyFull,
+            other => {
+                return Err(Error::config(format!(
+                    "unknown sslmode '{other}' (expected disable, allow, prefer, require, \
+                     verify-ca or verify-full)"
+                )));
+            }
+        })
+    }
+
+    /// The libpq spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Disable => "disable",
+            TlsMode::Prefer => "prefer",
+            TlsMode::Require => "require",
+            TlsMode::VerifyCa => "verify-ca",
+            TlsMode::VerifyFull => "verify-full",
+        }
+    }
+}
+
+/// Which side of the migration a connection serves (used in messages and settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Source,
+    Target,
+}
+
+impl Side {
+    pub(crate) fn error_kind(self) -> ErrorKind {
+        match self {
+            Side::Source => ErrorKind::Source,
+            Side::Target => ErrorKind::Target,
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Side::Source => "source",
+            Side::Target => "target",
+        }
+    }
+}
+
+/// A parsed connection string: where to connect, how to secure it, and a printable form
+/// without the password.
+#[derive(Clone)]
+pub struct Endpoint {
+    pg: tokio_postgres::Config,
+    tls_mode: TlsMode,
+    root_cert: Option<PathBuf>,
+    tls: Arc<std::sync::OnceLock<tokio_postgres_rustls::MakeRustlsConnect>>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// Parameters tokio-postgres does not know, which this module handles itself.
+const OWN_PARAMS: &[&str] = &["sslmode", "sslrootcert"];
+/// libpq parameters that are not supported; named in the error.
+const UNSUPPORTED_PARAMS: &[&str] = &["sslcert", "sslkey", "sslpassword", "sslcrl", "passfile"];
+
+impl Endpoint {
+    /// Parses a libpq connection string: `postgres://user:pass@host:port/db?sslmode=...` or
+    /// `host=... user=... sslmode=...`.
+    pub fn parse(conninfo: &str) -> Result<Endpoint> {
+        let conninfo = conninfo.trim();
+        if conninfo.is_empty() {
+            return Err(Error::config("empty connection string"));
+        }
+        let (rest, own) =
+            if conninfo.starts_with("postgres://") || conninfo.starts_with("postgresql://") {
+                split_url(conninfo)?
+            } else {
+                split_keyword_value(conninfo)?
+            };
+        let mut tls_mode = TlsMode::Prefer;
+        let mut root_cert = None;
+        for (k, v) in own {
+            match k.as_str() {
+                "sslmode" => tls_mode = TlsMode::parse(&v)?,
+                "sslrootcert" => root_cert = Some(PathBuf::from(v)),
+                _ => unreachable!(),
+            }
+        }
+        let mut pg = tokio_postgres::Config::from_str(&rest).map_err(|e| {
+            Error::config(format!(
+                "invalid connection string: {}",
+                describe_config_error(&e)
+            ))
+        })?;
+        if pg.get_hosts().is_empty() {
+            return Err(Error::config("connection string names no host"));
+        }
+        if pg.get_user().is_none() {
+            return Err(Error::config("connection string names no user"));
+        }
+        if pg.get_connect_timeout().is_none() {
+            pg.connect_timeout(Duration::from_secs(10));
+        }
+        if pg.get_application_name().is_none() {
+            pg.application_name("migrator");
+        }
+        pg.keepalives(true);
+        pg.keepalives_idle(Duration::from_secs(30));
+        pg.ssl_mode(match tls_mode {
+            TlsMode::Disable => SslMode::Disable,
+            TlsMode::Prefer => SslMode::Prefer,
+            _ => SslMode::Require,
+        });
+        if let Some(p) = &root_cert
+            && p.as_os_str() != "system"
+            && !p.exists()
+        {
+            return Err(Error::config(format!(
+                "sslrootcert file {} does not exist",
+                p.display()
+            )));
+        }
+        Ok(Endpoint {
+            pg,
+            tls_mode,
+            root_cert,
+            tls: Arc::new(std::sync::OnceLock::new()),
+        })
+    }
+
+    /// The connection string with the password removed, for printing.
+    pub fn redacted(&self) -> String {
+        let user = self.pg.get_user().unwrap_or("");
+        let hosts: Vec<String> = self
+            .pg
+            .get_hosts()
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let host = match h {
+                    Host::Tcp(s) if s.contains(':') => format!("[{s}]"),
+                    Host::Tcp(s) => s.clone(),
+                    Host::Unix(p) => p.display().to_string(),
+                };
+                match self.pg.get_ports().get(i).or(self.pg.get_ports().first()) {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host,
+                }
+            })
+            .collect();
+        let db = self.pg.get_dbname().unwrap_or(user);
+        format!(
+            "postgres://{user}@{}/{db}?sslmode={}",
+            hosts.join(","),
+            self.tls_mode.as_str()
+        )
+    }
+
+    /// The first host name, if it is a TCP host.
+    pub fn host(&self) -> Option<&str> {
+        self.pg.get_hosts().iter().find_map(|h| match h {
+            Host::Tcp(s) => Some(s.as_str()),
+            Host::Unix(_) => None,
+        })
+    }
+
+    /// The TLS mode.
+    pub fn tls_mode(&self) -> TlsMode {
+        self.tls_mode
+    }
+
+    /// Whether the host is a connection pooler in transaction mode (Neon's `-pooler` hosts),
+    /// which cannot share a snapshot between connections.
+    pub fn is_pooler(&self) -> bool {
+        self.host().is_some_and(|h| {
+            h.split('.')
+                .next()
+                .is_some_and(|first| first.ends_with("-pooler"))
+        })
+    }
+
+    /// Whether the host is an Aurora DSQL cluster endpoint (`*.dsql.<region>.on.aws`).
+    pub fn is_dsql(&self) -> bool {
+        self.host().is_some_and(|h| {
+            let labels: Vec<&str> = h.trim_end_matches('.').split('.').collect();
+            labels.len() >= 5
+                && labels[labels.len() - 2..] == ["on", "aws"]
+                && labels[labels.len() - 4] == "dsql"
+        })
+    }
+
+    /// Opens a connection and applies the session settings every migrator session uses.
+    pub(crate) async fn connect(&self, side: Side) -> Result<Client> {
+        let client = match self.tls_mode {
+            TlsMode::Disable => {
+                let (client, conn) = self
+                    .pg
+                    .connect(NoTls)
+                    .await
+                    .map_err(|e| self.connect_error(side, e))?;
+                spawn_connection(conn, side);
+                client
+            }
+            _ => {
+                let tls = self.tls_connector()?;
+                let (client, conn) = self
+                    .pg
+                    .connect(tls)
+                    .await
+                    .map_err(|e| self.connect_error(side, e))?;
+                spawn_connection(conn, side);
+                client
+            }
+        };
+        client
+            .batch_execute(
+                "SET datestyle = 'ISO, MDY'; SET intervalstyle = 'postgres'; \
+                 SET extra_float_digits = 3; SET timezone = 'UTC'; \
+                 SET statement_timeout = 0; SET lock_timeout = 0; \
+                 SET idle_in_transaction_session_timeout = 0; SET bytea_output = 'hex'",
+            )
+            .await
+            .map_err(|e| {
+                Error::db(
+                    side.error_kind(),
+                    format!("{} session setup", side.name()),
+                    e,
+                )
+            })?;
+        Ok(client)
+    }
+
+    fn tls_connector(&self) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+        if let Some(c) = self.tls.get() {
+            return Ok(c.clone());
+        }
+        let config = tls::client_config(self.tls_mode, self.root_cert.as_deref())?;
+        let made = tokio_postgres_rustls::MakeRustlsConnect::new(config);
+        let _ = self.tls.set(made.clone());
+        Ok(made)
+    }
+
+    fn connect_error(&self, side: Side, e: tokio_postgres::Error) -> Error {
+        let tls_failure = chain_mentions_tls(&e);
+        let kind = if tls_failure {
+            ErrorKind::Tls
+        } else {
+            ErrorKind::Connect
+        };
+        let retryable = e.as_db_error().is_none() && !tls_failure;
+        let what = format!("cannot connect to {} {}", side.name(), self.redacted());
+        let mut err = Error::db(kind, what, e).retryable(retryable);
+        if err.sqlstate() == Some("28P01") || err.sqlstate() == Some("28000") {
+            err = err.retryable(false);
+        }
+        err
+    }
+}
+
+impl FromStr for Endpoint {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Endpoint> {
+        Endpoint::parse(s)
+    }
+}
+
+fn spawn_connection<S, T>(conn: tokio_postgres::Connection<S, T>, side: Side)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(side = side.name(), error = %e, "connection closed");
+        }
+    });
+}
+
+fn chain_mentions_tls(e: &tokio_postgres::Error) -> bool {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = src {
+        if err.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        let text = err.to_string();
+        if text.contains("certificate") || text.contains("TLS") || text.contains("tls") {
+            return true;
+        }
+        src = err.source();
+    }
+    false
+}
+
+fn describe_config_error(e: &tokio_postgres::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(inner) = std::error::Error::source(e) {
+        s = format!("{s}: {inner}");
+    }
+    s
+}
+
+type OwnParams = Vec<(String, String)>;
+
+/// Splits a URL's query into the parameters handled here and the rest.
+fn split_url(url: &str) -> Result<(String, OwnParams)> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), Vec::new()));
+    };
+    let mut kept = Vec::new();
+    let mut own = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = decode(k)?;
+        if UNSUPPORTED_PARAMS.contains(&key.as_str()) {
+            return Err(Error::config(format!(
+                "connection parameter '{key}' is not supported"
+            )));
+        }
+        if OWN_PARAMS.contains(&key.as_str()) {
+            own.push((key, decode(v)?));
+        } else {
+            kept.push(pair);
+        }
+    }
+    let rest = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((rest, own))
+}
+
+fn decode(s: &str) -> Result<String> {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| Error::config("connection string has invalid percent-encoding"))
+}
+
+/// Splits a `key=value ...` string into the parameters handled here and the rest.
+fn split_keyword_value(s: &str) -> Result<(String, OwnParams)> {
+    let mut rest = String::new();
+    let mut own = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            break;
+        }
+        let mut key = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '=' || c.is_whitespace() {
+                break;
+            }
+            key.push(c);
+            chars.next();
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.next() != Some('=') {
+            return Err(Error::config(format!(
+                "invalid connection string: expected '=' after '{key}'"
+            )));
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut raw = String::new();
+        let mut value = String::new();
+        if chars.peek() == Some(&'\'') {
+            raw.push(chars.next().unwrap());
+            let mut closed = false;
+            while let Some(c) = chars.next() {
+                raw.push(c);
+                match c {
+                    '\\' => {
+                        if let Some(n) = chars.next() {
+                            raw.push(n);
+                            value.push(n);
+                        }
+                    }
+                    '\'' => {
+                        closed = true;
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
+            if !closed {
+                return Err(Error::config(format!(
+                    "invalid connection string: unterminated quoted value for '{key}'"
+                )));
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                raw.push(c);
+                value.push(c);
+                chars.next();
+            }
+        }
+        if UNSUPPORTED_PARAMS.contains(&key.as_str()) {
+            return Err(Error::config(format!(
+                "connection parameter '{key}' is not supported"
+            )));
+        }
+        if OWN_PARAMS.contains(&key.as_str()) {
+            own.push((key, value));
+        } else {
+            if !rest.is_empty() {
+                rest.push(' ');
+            }
+            rest.push_str(&key);
+            rest.push('=');
+            rest.push_str(&raw);
+        }
+    }
+    Ok((rest, own))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_with_verify_full_and_rootcert() {
+        let dir = tempfile_path();
+        let e = Endpoint::parse(&format!(
+            "postgres://app:s3cr%40t@db.example.com:6543/shop?sslmode=verify-full&sslrootcert={}&application_name=x",
+            dir
+        ))
+        .unwrap();
+        assert_eq!(e.tls_mode(), TlsMode::VerifyFull);
+        assert_eq!(e.host(), Some("db.example.com"));
+        let shown = e.redacted();
+        assert_eq!(
+            shown,
+            "postgres://app@db.example.com:6543/shop?sslmode=verify-full"
+        );
+        assert!(!format!("{e:?}").contains("s3cr"));
+    }
+
+    #[test]
+    fn keyword_value_form() {
+        let e =
+            Endpoint::parse("host=h port=5433 user=u password='p w\\'x' dbname=d sslmode=require")
+                .unwrap();
+        assert_eq!(e.tls_mode(), TlsMode::Require);
+        assert_eq!(e.redacted(), "postgres://u@h:5433/d?sslmode=require");
+        assert_eq!(e.pg.get_password(), Some(&b"p w'x"[..]));
+    }
+
+    #[test]
+    fn bad_sslmode_is_named() {
+        let e = Endpoint::parse("postgres://u@h/d?sslmode=verify").unwrap_err();
+        assert!(e.to_string().contains("sslmode 'verify'"), "{e}");
+        assert_eq!(e.kind(), ErrorKind::Config);
+    }
+
+    #[test]
+    fn malformed_url_does_not_echo_password() {
+        let e = Endpoint::parse("postgres://u:topsecret@h:notaport/d").unwrap_err();
+        assert!(!e.to_string().contains("topsecret"), "{e}");
+    }
+
+    #[test]
+    fn pooler_and_dsql_hosts() {
+        let p =
+            Endpoint::parse("postgres://u@ep-cool-123-pooler.us-east-2.aws.neon.tech/db").unwrap();
+        assert!(p.is_pooler());
+        let d = Endpoint::parse(
+            "postgres://admin@abcdefghijklmnopqrstuvwxyz.dsql.us-east-1.on.aws/postgres",
+        )
+        .unwrap();
+        assert!(d.is_dsql() && !d.is_pooler());
+        let n = Endpoint::parse("postgres://u@ep-cool-123.us-east-2.aws.neon.tech/db").unwrap();
+        assert!(!n.is_pooler() && !n.is_dsql());
+    }
+
+    fn tempfile_path() -> String {
+        let p = std::env::temp_dir().join("migrator-conn-test-root.pem");
+        std::fs::write(&p, "").unwrap();
+        p.display().to_string()
+    }
+}

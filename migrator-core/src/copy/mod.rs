@@ -1,0 +1,629 @@
+//! The engine: takes the run lock, creates the schema (or resumes from the manifest), opens
+//! one consistent snapshot on the source that every reader imports, copies chunks with
+//! `jobs` workers (each a source and a target session, retried with backoff), then runs the
+//! post-data steps and marks the run finished.
+
+mod pipe;
+pub(crate) mod post;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+use tokio_postgres::Client;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::Ctx;
+use crate::conn::Side;
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::{Event, EventSink, Stage};
+use crate::plan::{Chunk, Chunking, Phase, Plan, Severity, TablePlan};
+use crate::retry::RetryPolicy;
+use crate::sql::literal;
+use crate::state::{self, RunLock};
+use crate::target;
+
+/// What a copy did.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CopySummary {
+    /// Tables in the plan.
+    pub tables: usize,
+    /// Chunks copied by this run.
+    pub chunks_copied: usize,
+    /// Chunks an earlier run had already copied.
+    pub chunks_skipped: usize,
+    /// Rows copied by this run.
+    pub rows: u64,
+    /// Bytes of COPY data moved by this run.
+    pub bytes: u64,
+    /// DDL steps run by this run.
+    pub steps: usize,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// One chunk to copy.
+#[derive(Debug, Clone)]
+struct WorkItem {
+    table: usize,
+    chunk: Chunk,
+}
+
+/// Per-table progress shared by the workers.
+#[derive(Default)]
+struct TableProgress {
+    remaining: usize,
+    started: bool,
+    rows: u64,
+}
+
+/// Runs a copy to the end (or to the first unrecoverable error, or cancellation).
+pub(crate) async fn run(
+    ctx: Arc<Ctx>,
+    plan: Plan,
+    restart: bool,
+    events: EventSink,
+    cancel: CancellationToken,
+) -> Result<CopySummary> {
+    let started = Instant::now();
+    if let Some(f) = plan.findings.iter().find(|f| f.severity == Severity::Error) {
+        return Err(Error::new(ErrorKind::Incompatible, f.message.clone()));
+    }
+    let _lock = RunLock::acquire(ctx.target.connect(Side::Target).await?).await?;
+    let mut control = post::ddl_session(&ctx).await?;
+    let coordinator = ctx.source.connect(Side::Source).await?;
+    let source_id = state::source_identity(&coordinator).await?;
+    let target_id = state::source_identity(&control).await?;
+    if source_id == target_id && !source_id.starts_with("unknown/") {
+        return Err(Error::config(
+            "source and target are the same database: the target must be a different database",
+        ));
+    }
+
+    if restart {
+        reset(&mut control, &plan).await?;
+    }
+    let mut manifest = state::load(&control).await?;
+    if let Some(m) = &manifest {
+        if m.source_id != source_id {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                "the target's manifest was written by a run from another source database: \
+                 use --restart to start over",
+            ));
+        }
+        if m.data_only != plan.data_only {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "the earlier run on this target was {}: repeat the same command, or use --restart",
+                    if m.data_only {
+                        "--data-only"
+                    } else {
+                        "not --data-only"
+                    }
+                ),
+            ));
+        }
+    }
+    let mut summary = CopySummary {
+        tables: plan.tables.len(),
+        ..CopySummary::default()
+    };
+
+    // Schema (or, for --data-only, just the manifest), in one transaction.
+    if manifest.is_none() {
+        events.send(Event::Stage(Stage::Schema));
+        summary.steps += create_schema(&mut control, &plan, &source_id, &events).await?;
+        manifest = state::load(&control).await?;
+    }
+    let manifest = manifest.ok_or_else(|| Error::internal("manifest missing after creation"))?;
+
+    // The chunks come from the manifest: an earlier run's cut is kept.
+    let mut tables: Vec<TablePlan> = plan.tables.clone();
+    for t in &mut tables {
+        let Some((chunking, chunks)) = manifest.chunks.get(&t.name.to_string()) else {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "table {} is not in the earlier run's manifest (the source schema changed): use --restart",
+                    t.name
+                ),
+            ));
+        };
+        t.chunking = chunking.clone();
+        t.chunks = chunks.clone();
+    }
+    // A page-chunked table cannot mix chunks from two snapshots (rows move between pages):
+    // if it is partly done, it is redone whole.
+    for t in &tables {
+        let done = t
+            .chunks
+            .iter()
+            .filter(|c| manifest.chunks_done.contains(&(t.name.to_string(), c.no)))
+            .count();
+        if t.chunking == Chunking::Pages && done > 0 && done < t.chunks.len() {
+            events.send(Event::Warning {
+                message: format!(
+                    "{}: partly copied by page ranges; copying it again from the start",
+                    t.name
+                ),
+            });
+            let tx = control
+                .transaction()
+                .await
+                .map_err(|e| Error::db(ErrorKind::Target, "resetting", e))?;
+            tx.batch_execute(&format!(
+                "TRUNCATE ONLY {}; {}",
+                t.name.sql(),
+                state::forget_table_sql(&t.name)
+            ))
+            .await
+            .map_err(|e| Error::db(ErrorKind::Target, format!("resetting {}", t.name), e))?;
+            tx.commit()
+                .await
+                .map_err(|e| Error::db(ErrorKind::Target, "resetting", e))?;
+        }
+    }
+    let manifest = state::load(&control)
+        .await?
+        .ok_or_else(|| Error::internal("manifest vanished"))?;
+
+    let mut pending: Vec<WorkItem> = Vec::new();
+    let mut skipped = 0;
+    for (ti, t) in tables.iter().enumerate() {
+        for c in &t.chunks {
+            if manifest.chunks_done.contains(&(t.name.to_string(), c.no)) {
+                skipped += 1;
+            } else {
+                pending.push(WorkItem {
+                    table: ti,
+                    chunk: *c,
+                });
+            }
+        }
+    }
+    summary.chunks_skipped = skipped;
+    events.send(Event::Started {
+        tables: tables.len(),
+        chunks: skipped + pending.len(),
+        chunks_already_done: skipped,
+        estimated_bytes: tables.iter().map(|t| t.est_bytes.max(0) as u64).sum(),
+    });
+
+    // One snapshot for every reader.
+    coordinator
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .map_err(|e| Error::db(ErrorKind::Source, "opening the source snapshot", e))?;
+    let snapshot: String = coordinator
+        .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
+        .await
+        .map_err(|e| Error::db(ErrorKind::Source, "exporting the source snapshot", e))?
+        .get(0);
+
+    events.send(Event::Stage(Stage::Data));
+    let levels = if plan.data_only {
+        load_levels(&ctx, &control, &tables, pending, &events).await?
+    } else {
+        vec![pending]
+    };
+    let tables = Arc::new(tables);
+    for level in levels {
+        let (rows, bytes, n) =
+            copy_data(&ctx, &snapshot, tables.clone(), level, &events, &cancel).await?;
+        summary.rows += rows;
+        summary.bytes += bytes;
+        summary.chunks_copied += n;
+    }
+
+    // Sequences are read after the data: their values are at least the snapshot's.
+    let todo: Vec<usize> = plan
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.phase == Phase::PostData && !manifest.steps_done.contains(&s.id))
+        .map(|(i, _)| i)
+        .collect();
+    let todo_steps: Vec<_> = todo.iter().map(|&i| plan.steps[i].clone()).collect();
+    let sequences = post::read_sequences(&coordinator, &todo_steps).await?;
+    let _ = coordinator.batch_execute("COMMIT").await;
+
+    events.send(Event::Stage(Stage::PostData));
+    summary.steps += todo.len();
+    post::run_steps(
+        &ctx,
+        &plan.steps,
+        todo,
+        Arc::new(sequences),
+        &events,
+        &cancel,
+    )
+    .await?;
+
+    control
+        .batch_execute(&format!(
+            "SET synchronous_commit = on; {}",
+            state::FINISH_SQL
+        ))
+        .await
+        .map_err(|e| Error::db(ErrorKind::Target, "recording the finished run", e))?;
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+/// Creates the schema's pre-data steps and the manifest in one transaction. Returns the
+/// number of steps run.
+async fn create_schema(
+    control: &mut Client,
+    plan: &Plan,
+    source_id: &str,
+    events: &EventSink,
+) -> Result<usize> {
+    let tx = control
+        .transaction()
+        .await
+        .map_err(|e| Error::db(ErrorKind::Target, "starting the schema transaction", e))?;
+    let manifest = state::MANIFEST_DDL.iter().map(|s| s.to_string());
+    for s in manifest.chain(state::manifest_rows(plan, source_id)) {
+        tx.batch_execute(&s)
+            .await
+            .map_err(|e| Error::db(ErrorKind::Target, "creating the manifest", e))?;
+    }
+    let mut n = 0;
+    for step in plan.steps.iter().filter(|s| s.phase == Phase::PreData) {
+        let t0 = Instant::now();
+        events.send(Event::StepStarted {
+            id: step.id.clone(),
+            kind: step.kind,
+        });
+        for s in step.sql() {
+            tx.batch_execute(&s)
+                .await
+                .map_err(|e| Error::db(ErrorKind::Target, format!("step {}", step.id), e))?;
+        }
+        tx.batch_execute(&state::step_done_sql(&step.id))
+            .await
+            .map_err(|e| Error::db(ErrorKind::Target, "recording a step", e))?;
+        events.send(Event::StepDone {
+            id: step.id.clone(),
+            kind: step.kind,
+            elapsed: t0.elapsed(),
+        });
+        n += 1;
+    }
+    tx.commit()
+        .await
+        .map_err(|e| Error::db(ErrorKind::Target, "committing the schema", e))?;
+    Ok(n)
+}
+
+/// `--restart`: drops what the earlier run created (or, with `--data-only`, empties the
+/// tables it loaded) and its manifest, in one transaction.
+async fn reset(control: &mut Client, plan: &Plan) -> Result<()> {
+    let Some(m) = state::load(control).await? else {
+        return Ok(());
+    };
+    let err = |e| {
+        Error::db(
+            ErrorKind::Target,
+            "--restart: discarding the earlier run",
+            e,
+        )
+    };
+    let tx = control.transaction().await.map_err(err)?;
+    if m.data_only {
+        for t in &plan.tables {
+            tx.batch_execute(&format!("TRUNCATE ONLY {}", t.name.sql()))
+                .await
+                .map_err(err)?;
+        }
+    } else {
+        for step in plan.steps.iter().rev() {
+            if let Some(undo) = &step.undo {
+                tx.batch_execute(undo).await.map_err(err)?;
+            }
+        }
+    }
+    tx.batch_execute(state::DROP_MANIFEST_SQL)
+        .await
+        .map_err(err)?;
+    tx.commit().await.map_err(err)
+}
+
+/// `--data-only` loads into tables whose foreign keys are live. If the session may set
+/// `session_replication_role = replica`, they (and triggers) are off and all tables load at
+/// once; otherwise tables load in levels, parents before children.
+async fn load_levels(
+    ctx: &Ctx,
+    control: &Client,
+    tables: &[TablePlan],
+    pending: Vec<WorkItem>,
+    events: &EventSink,
+) -> Result<Vec<Vec<WorkItem>>> {
+    let probe = ctx.target.connect(Side::Target).await?;
+    if probe
+        .batch_execute("SET session_replication_role = replica")
+        .await
+        .is_ok()
+    {
+        return Ok(vec![pending]);
+    }
+    events.send(Event::Warning {
+        message:
+            "the target user may not set session_replication_role: tables load parents first, \
+                  and the target's triggers fire during the load"
+                .into(),
+    });
+    let names: Vec<String> = tables.iter().map(|t| t.name.to_string()).collect();
+    let rows = control
+        .query(
+            "SELECT c.conrelid::regclass::text, c.confrelid::regclass::text FROM pg_catalog.pg_constraint c \
+             WHERE c.contype = 'f' AND c.conrelid <> c.confrelid",
+            &[],
+        )
+        .await
+        .map_err(|e| Error::db(ErrorKind::Target, "reading target foreign keys", e))?;
+    let display = |regclass: String| -> String {
+        // regclass text is quoted only where needed and unqualified on the search path;
+        // search_path is empty here, so it is always qualified.
+        regclass.replace('"', "")
+    };
+    let mut parents: HashMap<usize, HashSet<usize>> = HashMap::new();
+    for r in rows {
+        let child = display(r.get(0));
+        let parent = display(r.get(1));
+        if let (Some(c), Some(p)) = (
+            names.iter().position(|n| *n == child),
+            names.iter().position(|n| *n == parent),
+        ) {
+            parents.entry(c).or_default().insert(p);
+        }
+    }
+    let mut level = vec![usize::MAX; tables.len()];
+    for _ in 0..=tables.len() {
+        let mut changed = false;
+        for i in 0..tables.len() {
+            let l = parents
+                .get(&i)
+                .map(|ps| ps.iter().map(|p| level[*p]).max().unwrap_or(0))
+                .map(|m| if m == usize::MAX { usize::MAX } else { m + 1 })
+                .unwrap_or(0);
+            if l != usize::MAX && l != level[i] {
+                level[i] = l;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    // Tables in a foreign-key cycle load last, together.
+    let top = level
+        .iter()
+        .filter(|l| **l != usize::MAX)
+        .max()
+        .copied()
+        .unwrap_or(0);
+    for l in level.iter_mut() {
+        if *l == usize::MAX {
+            *l = top + 1;
+        }
+    }
+    let mut out: Vec<Vec<WorkItem>> = vec![Vec::new(); top + 2];
+    for w in pending {
+        out[level[w.table]].push(w);
+    }
+    out.retain(|l| !l.is_empty());
+    Ok(out)
+}
+
+/// Copies the given chunks with the configured number of workers.
+async fn copy_data(
+    ctx: &Arc<Ctx>,
+    snapshot: &str,
+    tables: Arc<Vec<TablePlan>>,
+    mut items: Vec<WorkItem>,
+    events: &EventSink,
+    cancel: &CancellationToken,
+) -> Result<(u64, u64, usize)> {
+    if items.is_empty() {
+        return Ok((0, 0, 0));
+    }
+    // Largest tables first, so the long ones start early; chunks of a table in order.
+    items.sort_by(|a, b| {
+        tables[b.table]
+            .est_bytes
+            .cmp(&tables[a.table].est_bytes)
+            .then(a.table.cmp(&b.table))
+            .then(a.chunk.no.cmp(&b.chunk.no))
+    });
+    let mut progress: HashMap<usize, TableProgress> = HashMap::new();
+    for w in &items {
+        progress.entry(w.table).or_default().remaining += 1;
+    }
+    let shared = Arc::new(Shared {
+        queue: Mutex::new(items.into_iter().collect()),
+        progress: Mutex::new(progress),
+        tables,
+        snapshot: snapshot.to_string(),
+        ctx: ctx.clone(),
+        events: events.clone(),
+        abort: cancel.child_token(),
+    });
+    let jobs = ctx
+        .config
+        .jobs()
+        .min(shared.queue.lock().unwrap().len())
+        .max(1);
+    let mut set = JoinSet::new();
+    for w in 0..jobs {
+        let shared = shared.clone();
+        set.spawn(worker(shared).instrument(tracing::info_span!("worker", id = w)));
+    }
+    let mut first_err: Option<Error> = None;
+    let mut totals = (0u64, 0u64, 0usize);
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(Ok((rows, bytes, n))) => {
+                totals.0 += rows;
+                totals.1 += bytes;
+                totals.2 += n;
+            }
+            Ok(Err(e)) => {
+                shared.abort.cancel();
+                // Prefer the root cause over the cancellations it triggered.
+                if first_err
+                    .as_ref()
+                    .is_none_or(|f| f.kind() == ErrorKind::Cancelled)
+                {
+                    first_err = Some(e);
+                }
+            }
+            Err(e) => {
+                shared.abort.cancel();
+                first_err.get_or_insert(Error::internal(format!("worker failed: {e}")));
+            }
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(totals),
+    }
+}
+
+struct Shared {
+    queue: Mutex<VecDeque<WorkItem>>,
+    progress: Mutex<HashMap<usize, TableProgress>>,
+    tables: Arc<Vec<TablePlan>>,
+    snapshot: String,
+    ctx: Arc<Ctx>,
+    events: EventSink,
+    abort: CancellationToken,
+}
+
+/// A worker's two sessions: the source one inside the shared snapshot.
+struct Sessions {
+    source: Client,
+    target: Client,
+}
+
+async fn open_sessions(shared: &Shared) -> Result<Sessions> {
+    let source = shared.ctx.source.connect(Side::Source).await?;
+    source
+        .batch_execute(&format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
+            literal(&shared.snapshot)
+        ))
+        .await
+        .map_err(|e| {
+            Error::db(ErrorKind::Source, "joining the source snapshot", e).retryable(false)
+        })?;
+    let target = shared.ctx.target.connect(Side::Target).await?;
+    target
+        .batch_execute(target::WRITER_SESSION)
+        .await
+        .map_err(|e| Error::db(ErrorKind::Target, "target session setup", e))?;
+    Ok(Sessions { source, target })
+}
+
+async fn worker(shared: Arc<Shared>) -> Result<(u64, u64, usize)> {
+    let policy = RetryPolicy::default();
+    let buffer = shared.ctx.config.copy.buffer_kib * 1024;
+    let mut sessions: Option<Sessions> = None;
+    let mut totals = (0u64, 0u64, 0usize);
+    loop {
+        if shared.abort.is_cancelled() {
+            return Err(Error::new(ErrorKind::Cancelled, "cancelled"));
+        }
+        let Some(item) = shared.queue.lock().unwrap().pop_front() else {
+            return Ok(totals);
+        };
+        let table = &shared.tables[item.table];
+        {
+            let mut p = shared.progress.lock().unwrap();
+            let tp = p.entry(item.table).or_default();
+            if !tp.started {
+                tp.started = true;
+                shared.events.send(Event::TableStarted {
+                    table: table.name.clone(),
+                    chunks: tp.remaining,
+                    estimated_rows: table.est_rows.max(0) as u64,
+                    estimated_bytes: table.est_bytes.max(0) as u64,
+                });
+            }
+        }
+        let span = tracing::info_span!("chunk", table = %table.name, chunk = item.chunk.no);
+        let mut attempt = 1;
+        let moved = loop {
+            let t0 = Instant::now();
+            let result = async {
+                if sessions.is_none() {
+                    sessions = Some(open_sessions(&shared).await?);
+                }
+                let s = sessions.as_mut().expect("just opened");
+                let name = table.name.clone();
+                let events = shared.events.clone();
+                let report = move |bytes: u64| {
+                    events.send(Event::Progress {
+                        table: name.clone(),
+                        bytes,
+                    })
+                };
+                tokio::select! {
+                    r = pipe::copy_chunk(&s.source, &mut s.target, table, &item.chunk, buffer, &report) => r,
+                    _ = shared.abort.cancelled() => Err(Error::new(ErrorKind::Cancelled, "cancelled")),
+                }
+            }
+            .instrument(span.clone())
+            .await;
+            match result {
+                Ok(m) => break (m, t0.elapsed()),
+                Err(e) => {
+                    // Whatever failed, these sessions may be mid-COPY: start afresh.
+                    sessions = None;
+                    if e.kind() != ErrorKind::Cancelled && policy.should_retry(&e, attempt) {
+                        let delay = policy.delay(attempt);
+                        shared.events.retry(
+                            format!("{} chunk {}", table.name, item.chunk.no),
+                            attempt,
+                            delay,
+                            &e,
+                        );
+                        attempt += 1;
+                        tokio::select! {
+                            _ = tokio::time::sleep(delay) => continue,
+                            _ = shared.abort.cancelled() => return Err(Error::new(ErrorKind::Cancelled, "cancelled")),
+                        }
+                    }
+                    return Err(e.with_table(&table.name).with_chunk(item.chunk.no));
+                }
+            }
+        };
+        let ((m, elapsed), name) = (moved, table.name.clone());
+        totals.0 += m.rows;
+        totals.1 += m.bytes;
+        totals.2 += 1;
+        tracing::debug!(table = %name, chunk = item.chunk.no, rows = m.rows, bytes = m.bytes, "chunk done");
+        shared.events.send(Event::ChunkDone {
+            table: name.clone(),
+            chunk: item.chunk.no,
+            rows: m.rows,
+            bytes: m.bytes,
+            elapsed,
+        });
+        let mut p = shared.progress.lock().unwrap();
+        let tp = p.entry(item.table).or_default();
+        tp.remaining -= 1;
+        tp.rows += m.rows;
+        if tp.remaining == 0 {
+            shared.events.send(Event::TableDone {
+                table: name,
+                rows: tp.rows,
+            });
+        }
+    }
+}

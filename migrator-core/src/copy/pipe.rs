@@ -1,0 +1,134 @@
+//! One chunk, source to target: `COPY ... TO STDOUT` on the source streamed into
+//! `COPY ... FROM STDIN` on the target without decoding a row, the reader and the writer
+//! running side by side with a few buffers between them; the chunk's manifest row commits
+//! in the same target transaction as its rows.
+
+use bytes::{Bytes, BytesMut};
+use futures::{SinkExt, StreamExt};
+use tokio_postgres::Client;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::plan::{Chunk, CopyFormat, TablePlan};
+use crate::sql::ident;
+use crate::state;
+
+/// Buffers in flight between reader and writer, per chunk.
+const IN_FLIGHT: usize = 4;
+
+fn format_clause(f: CopyFormat) -> &'static str {
+    match f {
+        CopyFormat::Binary => " (FORMAT binary)",
+        CopyFormat::Text => "",
+    }
+}
+
+/// The source statement that reads a chunk.
+pub(crate) fn copy_out_sql(t: &TablePlan, chunk: &Chunk) -> String {
+    let cols: Vec<String> = t.columns.iter().map(|c| ident(c)).collect();
+    let cols = cols.join(", ");
+    match t.chunking.predicate(chunk) {
+        None => format!(
+            "COPY {} ({cols}) TO STDOUT{}",
+            t.name.sql(),
+            format_clause(t.format)
+        ),
+        Some(p) => format!(
+            "COPY (SELECT {cols} FROM ONLY {} WHERE {p}) TO STDOUT{}",
+            t.name.sql(),
+            format_clause(t.format)
+        ),
+    }
+}
+
+/// The target statement that writes a chunk.
+pub(crate) fn copy_in_sql(t: &TablePlan) -> String {
+    let cols: Vec<String> = t.columns.iter().map(|c| ident(c)).collect();
+    format!(
+        "COPY {} ({}) FROM STDIN{}",
+        t.name.sql(),
+        cols.join(", "),
+        format_clause(t.format)
+    )
+}
+
+/// What a chunk moved.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Moved {
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// Copies one chunk and commits it with its manifest row. On error nothing is committed;
+/// the caller discards both connections.
+pub(crate) async fn copy_chunk(
+    source: &Client,
+    target: &mut Client,
+    table: &TablePlan,
+    chunk: &Chunk,
+    buffer: usize,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Moved> {
+    let src_err = |e| {
+        Error::db(ErrorKind::Source, "reading", e)
+            .with_table(&table.name)
+            .with_chunk(chunk.no)
+    };
+    let dst_err = |e| {
+        Error::db(ErrorKind::Target, "writing", e)
+            .with_table(&table.name)
+            .with_chunk(chunk.no)
+    };
+
+    let tx = target.transaction().await.map_err(dst_err)?;
+    let sink = tx
+        .copy_in::<_, Bytes>(&copy_in_sql(table))
+        .await
+        .map_err(dst_err)?;
+    let stream = source
+        .copy_out(&copy_out_sql(table, chunk))
+        .await
+        .map_err(src_err)?;
+
+    let (tx_buf, mut rx_buf) = tokio::sync::mpsc::channel::<Bytes>(IN_FLIGHT);
+    let reader = async move {
+        futures::pin_mut!(stream);
+        let mut buf = BytesMut::with_capacity(buffer);
+        let mut total = 0u64;
+        while let Some(part) = stream.next().await {
+            let part = part.map_err(src_err)?;
+            total += part.len() as u64;
+            buf.extend_from_slice(&part);
+            if buf.len() >= buffer {
+                let n = buf.len() as u64;
+                if tx_buf.send(buf.split().freeze()).await.is_err() {
+                    // The writer stopped; its error is the one to report.
+                    return Ok(total);
+                }
+                progress(n);
+            }
+        }
+        if !buf.is_empty() {
+            let n = buf.len() as u64;
+            let _ = tx_buf.send(buf.freeze()).await;
+            progress(n);
+        }
+        Ok::<u64, Error>(total)
+    };
+    let writer = async move {
+        futures::pin_mut!(sink);
+        while let Some(b) = rx_buf.recv().await {
+            sink.as_mut().send(b).await.map_err(dst_err)?;
+        }
+        sink.as_mut().finish().await.map_err(dst_err)
+    };
+    let (read, written) = tokio::join!(reader, writer);
+    // A reader failure must win: the writer may have finished a COPY of partial data,
+    // which the dropped transaction rolls back.
+    let bytes = read?;
+    let rows = written?;
+    tx.batch_execute(&state::chunk_done_sql(&table.name, chunk.no, rows, bytes))
+        .await
+        .map_err(dst_err)?;
+    tx.commit().await.map_err(dst_err)?;
+    Ok(Moved { rows, bytes })
+}

@@ -1,0 +1,198 @@
+//! Progress events a run reports, and the handle an embedding program holds: a stream of
+//! events, cancellation, and the run's final result.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::plan::StepKind;
+use crate::sql::QualName;
+
+/// Something that happened during a run. Grows over time: match with a wildcard arm.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// The run begins: what there is to do, and what an earlier run already did.
+    Started {
+        /// Tables to copy.
+        tables: usize,
+        /// All chunks of all tables.
+        chunks: usize,
+        /// Chunks an earlier run finished, skipped now.
+        chunks_already_done: usize,
+        /// Estimated bytes of all tables (from the source's statistics).
+        estimated_bytes: u64,
+    },
+    /// A stage of the run begins.
+    Stage(Stage),
+    /// A table's first chunk starts.
+    TableStarted {
+        /// The table.
+        table: QualName,
+        /// Its chunks still to copy.
+        chunks: usize,
+        /// Estimated rows.
+        estimated_rows: u64,
+        /// Estimated bytes.
+        estimated_bytes: u64,
+    },
+    /// Bytes moved within a chunk since the last report (for smooth progress and ETA).
+    Progress {
+        /// The table.
+        table: QualName,
+        /// Bytes since the previous `Progress` of this chunk.
+        bytes: u64,
+    },
+    /// A chunk is committed in the target.
+    ChunkDone {
+        /// The table.
+        table: QualName,
+        /// The chunk number.
+        chunk: u32,
+        /// Rows in the chunk.
+        rows: u64,
+        /// Bytes of COPY data.
+        bytes: u64,
+        /// Time the chunk took.
+        elapsed: Duration,
+    },
+    /// All chunks of a table are done.
+    TableDone {
+        /// The table.
+        table: QualName,
+        /// Rows copied in this run.
+        rows: u64,
+    },
+    /// A DDL step starts.
+    StepStarted {
+        /// The step's id.
+        id: String,
+        /// What kind of step.
+        kind: StepKind,
+    },
+    /// A DDL step is done.
+    StepDone {
+        /// The step's id.
+        id: String,
+        /// What kind of step.
+        kind: StepKind,
+        /// Time it took.
+        elapsed: Duration,
+    },
+    /// Something failed in a way a retry can fix; the engine retries after `delay`.
+    Retry {
+        /// What was being done.
+        what: String,
+        /// The attempt that failed (1-based).
+        attempt: u32,
+        /// The pause before the next attempt.
+        delay: Duration,
+        /// Why.
+        reason: String,
+    },
+    /// Something the user should know; the run goes on.
+    Warning {
+        /// The message.
+        message: String,
+    },
+}
+
+/// The stages of a copy, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Stage {
+    /// Creating types, sequences, tables.
+    Schema,
+    /// Copying rows.
+    Data,
+    /// Indexes, constraints, views, triggers, sequence values, statistics.
+    PostData,
+    /// Verifying.
+    Verify,
+}
+
+/// Where a run sends its events.
+#[derive(Clone)]
+pub(crate) struct EventSink {
+    tx: mpsc::UnboundedSender<Event>,
+}
+
+impl EventSink {
+    pub fn send(&self, e: Event) {
+        let _ = self.tx.send(e);
+    }
+
+    pub fn retry(&self, what: impl Into<String>, attempt: u32, delay: Duration, e: &Error) {
+        let what = what.into();
+        tracing::warn!(%what, attempt, delay_ms = delay.as_millis() as u64, error = %e, "retrying");
+        self.send(Event::Retry {
+            what,
+            attempt,
+            delay,
+            reason: e.to_string(),
+        });
+    }
+}
+
+/// A run in progress: read its events, cancel it, await its result. Dropping the handle
+/// cancels the run; the target is left resumable either way.
+pub struct RunHandle<T> {
+    events: mpsc::UnboundedReceiver<Event>,
+    task: Option<JoinHandle<Result<T>>>,
+    cancel: CancellationToken,
+}
+
+impl<T: Send + 'static> RunHandle<T> {
+    pub(crate) fn spawn<F>(f: impl FnOnce(EventSink, CancellationToken) -> F) -> RunHandle<T>
+    where
+        F: std::future::Future<Output = Result<T>> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let cancel = CancellationToken::new();
+        let fut = f(EventSink { tx }, cancel.clone());
+        RunHandle {
+            events: rx,
+            task: Some(tokio::spawn(fut)),
+            cancel,
+        }
+    }
+
+    /// The next event; `None` once the run has ended (then call [`RunHandle::finish`]).
+    pub async fn next_event(&mut self) -> Option<Event> {
+        self.events.recv().await
+    }
+
+    /// Asks the run to stop. It stops within seconds, between or inside chunks, and leaves
+    /// the target resumable; [`RunHandle::finish`] then returns a `Cancelled` error.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// A token that cancels the run when cancelled (e.g. from a Ctrl-C handler).
+    pub fn cancellation_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Waits for the run to end and returns its result.
+    pub async fn finish(mut self) -> Result<T> {
+        let task = self.task.take().expect("finish is called once");
+        match task.await {
+            Ok(r) => r,
+            Err(e) if e.is_cancelled() => {
+                Err(Error::new(ErrorKind::Cancelled, "the run was cancelled"))
+            }
+            Err(e) => Err(Error::internal(format!("the run panicked: {e}"))),
+        }
+    }
+}
+
+impl<T> Drop for RunHandle<T> {
+    fn drop(&mut self) {
+        if self.task.is_some() {
+            self.cancel.cancel();
+        }
+    }
+}

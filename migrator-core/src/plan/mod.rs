@@ -1,0 +1,499 @@
+//! Plan = what will happen: the tables in copy order with their chunks and COPY format, the
+//! DDL steps in dependency order, and every compatibility finding with what will be done
+//! about it. Building a plan reads both sides and changes nothing anywhere.
+
+mod chunk;
+mod steps;
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+use tokio_postgres::Client;
+
+pub use chunk::{Chunk, Chunking};
+pub(crate) use steps::StepSpec;
+pub use steps::{Action, Phase, Step, StepKind};
+
+use crate::catalog::{Catalog, Table};
+use crate::config::{Config, Profile};
+use crate::error::Result;
+use crate::sql::QualName;
+use crate::state::TargetInfo;
+use crate::target;
+
+/// How rows travel in COPY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CopyFormat {
+    /// COPY's binary format: no parsing or printing of values on either side.
+    Binary,
+    /// COPY's text format: for types whose binary form embeds database-specific OIDs
+    /// (arrays of enums, composites) or when target column types differ.
+    Text,
+}
+
+/// One table's share of the copy.
+#[derive(Debug, Clone, Serialize)]
+pub struct TablePlan {
+    pub(crate) name: QualName,
+    pub(crate) columns: Vec<String>,
+    pub(crate) format: CopyFormat,
+    pub(crate) chunking: Chunking,
+    pub(crate) chunks: Vec<Chunk>,
+    pub(crate) est_rows: i64,
+    pub(crate) est_bytes: i64,
+}
+
+impl TablePlan {
+    /// The table, `schema.name`.
+    pub fn name(&self) -> &QualName {
+        &self.name
+    }
+    /// The columns copied, in order.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+    /// The COPY format used.
+    pub fn format(&self) -> CopyFormat {
+        self.format
+    }
+    /// How the table is cut into chunks.
+    pub fn chunking(&self) -> &Chunking {
+        &self.chunking
+    }
+    /// The chunks, in order.
+    pub fn chunks(&self) -> &[Chunk] {
+        &self.chunks
+    }
+    /// Estimated rows (from the source's statistics).
+    pub fn estimated_rows(&self) -> i64 {
+        self.est_rows
+    }
+    /// Estimated bytes on disk in the source.
+    pub fn estimated_bytes(&self) -> i64 {
+        self.est_bytes
+    }
+}
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Severity {
+    /// Worth knowing; nothing is lost.
+    Info,
+    /// Something is mapped, skipped or changed; the run goes on.
+    Warning,
+    /// The run cannot go ahead until this is fixed.
+    Error,
+}
+
+/// A compatibility finding: what is at fault and what will be done about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub(crate) severity: Severity,
+    pub(crate) object: String,
+    pub(crate) message: String,
+}
+
+impl Finding {
+    pub(crate) fn new(
+        severity: Severity,
+        object: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            severity,
+            object: object.into(),
+            message: message.into(),
+        }
+    }
+    /// Severity.
+    pub fn severity(&self) -> Severity {
+        self.severity
+    }
+    /// The object concerned (`schema.table`, `extension x`, ...).
+    pub fn object(&self) -> &str {
+        &self.object
+    }
+    /// What was found and what will be done.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// Facts about one server, for the plan's header.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerInfo {
+    pub(crate) url: String,
+    pub(crate) version: String,
+    pub(crate) database: String,
+}
+
+impl ServerInfo {
+    /// The connection URL without its password.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+    /// The server version.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+    /// The database name.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+}
+
+/// What a copy will do. Made by `Migration::plan`; changes nothing anywhere.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub(crate) source: ServerInfo,
+    pub(crate) target: ServerInfo,
+    pub(crate) profile: Profile,
+    pub(crate) data_only: bool,
+    pub(crate) tables: Vec<TablePlan>,
+    pub(crate) steps: Vec<Step>,
+    pub(crate) findings: Vec<Finding>,
+    /// Chunks already copied by an earlier, interrupted run.
+    pub(crate) resume: Option<ResumeInfo>,
+}
+
+/// What an earlier run left in the target.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResumeInfo {
+    pub(crate) chunks_done: u64,
+    pub(crate) steps_done: u64,
+}
+
+impl ResumeInfo {
+    /// Chunks an earlier run finished.
+    pub fn chunks_done(&self) -> u64 {
+        self.chunks_done
+    }
+    /// DDL steps an earlier run finished.
+    pub fn steps_done(&self) -> u64 {
+        self.steps_done
+    }
+}
+
+impl Plan {
+    /// The source server.
+    pub fn source(&self) -> &ServerInfo {
+        &self.source
+    }
+    /// The target server.
+    pub fn target(&self) -> &ServerInfo {
+        &self.target
+    }
+    /// The target profile.
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+    /// Whether the schema is left alone (`--data-only`).
+    pub fn data_only(&self) -> bool {
+        self.data_only
+    }
+    /// Tables in copy order (largest first).
+    pub fn tables(&self) -> &[TablePlan] {
+        &self.tables
+    }
+    /// DDL steps in execution order.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+    /// Findings, most serious first.
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+    /// Whether a finding forbids the copy.
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+    /// What an interrupted earlier run left, if anything.
+    pub fn resume(&self) -> Option<&ResumeInfo> {
+        self.resume.as_ref()
+    }
+    /// Total chunks.
+    pub fn chunk_count(&self) -> usize {
+        self.tables.iter().map(|t| t.chunks.len()).sum()
+    }
+    /// The plan as one JSON document.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("plan serializes")
+    }
+}
+
+/// Everything plan building needs besides the source connection.
+pub(crate) struct PlanInput<'a> {
+    pub cat: &'a Catalog,
+    pub target: &'a TargetInfo,
+    pub config: &'a Config,
+    pub profile: Profile,
+    pub data_only: bool,
+    pub source: ServerInfo,
+    pub target_server: ServerInfo,
+}
+
+/// Builds the plan from the source catalog and what the target holds.
+pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan> {
+    let PlanInput {
+        cat,
+        target: tinfo,
+        config,
+        profile,
+        data_only,
+        source: source_info,
+        target_server,
+    } = input;
+    let mut findings = Vec::new();
+    for s in &cat.skipped {
+        findings.push(Finding::new(
+            Severity::Warning,
+            &s.object,
+            format!("not migrated: {}", s.reason),
+        ));
+    }
+    findings.push(Finding::new(
+        Severity::Info,
+        "ownership and privileges",
+        "object owners and GRANTs are not copied: the target user owns every object it creates",
+    ));
+
+    let mut formats: HashMap<QualName, CopyFormat> = HashMap::new();
+    if data_only {
+        check_data_only(cat, tinfo, &mut findings, &mut formats);
+    } else if tinfo.manifest.is_none() {
+        check_empty_target(cat, tinfo, &mut findings);
+    }
+    if !data_only {
+        for e in &cat.extensions {
+            if !tinfo.available_extensions.contains(&e.name) {
+                findings.push(Finding::new(
+                    Severity::Error,
+                    format!("extension {}", e.name),
+                    format!(
+                        "the source uses extension {} {} but the target cannot install it (not in pg_available_extensions)",
+                        e.name, e.version
+                    ),
+                ));
+            }
+        }
+    }
+
+    let chunk_bytes = config.copy.chunk_mib * 1024 * 1024;
+    let mut tables = Vec::new();
+    for t in cat.data_tables() {
+        let (chunking, chunks) =
+            chunk::plan_chunks(source, t, chunk_bytes, cat.server_version_num).await?;
+        let format = formats.get(&t.name).copied().unwrap_or(if t.binary_ok() {
+            CopyFormat::Binary
+        } else {
+            CopyFormat::Text
+        });
+        tables.push(TablePlan {
+            name: t.name.clone(),
+            columns: copy_columns(t, tinfo, data_only),
+            format,
+            chunking,
+            chunks,
+            est_rows: t.est_rows,
+            est_bytes: t.bytes,
+        });
+    }
+    tables.sort_by(|a, b| b.est_bytes.cmp(&a.est_bytes).then(a.name.cmp(&b.name)));
+
+    let specs = if data_only {
+        target::data_steps(profile, cat, true)
+    } else {
+        let mut s = target::schema_steps(profile, cat);
+        s.extend(target::data_steps(profile, cat, false));
+        s
+    };
+    let steps = steps::order(specs, &cat.deps)?;
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    let resume = tinfo.manifest.as_ref().map(|m| ResumeInfo {
+        chunks_done: m.chunks_done,
+        steps_done: m.steps_done,
+    });
+    Ok(Plan {
+        source: source_info,
+        target: target_server,
+        profile,
+        data_only,
+        tables,
+        steps,
+        findings,
+        resume,
+    })
+}
+
+fn copy_columns(t: &Table, tinfo: &TargetInfo, data_only: bool) -> Vec<String> {
+    let names = t.copy_columns().map(|c| c.name.clone());
+    if !data_only {
+        return names.collect();
+    }
+    // Into an existing schema: the source's stored columns that the target also stores.
+    let target_cols: HashSet<&str> = tinfo
+        .columns
+        .get(&t.name)
+        .map(|cols| {
+            cols.iter()
+                .filter(|c| !c.generated)
+                .map(|c| c.name.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.filter(|n| target_cols.contains(n.as_str())).collect()
+}
+
+/// A fresh copy must not collide with what the target already holds.
+fn check_empty_target(cat: &Catalog, tinfo: &TargetInfo, findings: &mut Vec<Finding>) {
+    let wanted: Vec<&QualName> = cat
+        .tables
+        .iter()
+        .map(|t| &t.name)
+        .chain(cat.views.iter().map(|v| &v.name))
+        .chain(cat.sequences.iter().map(|s| &s.name))
+        .chain(cat.types.iter().map(|t| &t.name))
+        .collect();
+    let taken: Vec<String> = wanted
+        .into_iter()
+        .filter(|n| tinfo.relations.contains(*n) || tinfo.types.contains(*n))
+        .map(|n| n.to_string())
+        .collect();
+    if let Some(first) = taken.first() {
+        let more = if taken.len() > 1 {
+            format!(" and {} more", taken.len() - 1)
+        } else {
+            String::new()
+        };
+        findings.push(Finding::new(
+            Severity::Error,
+            first.clone(),
+            format!(
+                "the target already has {first}{more} and no manifest of an earlier run: copy into an \
+                 empty database, or pass --data-only to load into a schema your application's \
+                 migrations made"
+            ),
+        ));
+    }
+}
+
+/// `--data-only`: every source table must exist in the target with compatible columns, and
+/// be empty (unless an earlier run is being resumed).
+fn check_data_only(
+    cat: &Catalog,
+    tinfo: &TargetInfo,
+    findings: &mut Vec<Finding>,
+    formats: &mut HashMap<QualName, CopyFormat>,
+) {
+    for t in cat.data_tables() {
+        let Some(cols) = tinfo.columns.get(&t.name) else {
+            findings.push(Finding::new(
+                Severity::Error,
+                t.name.to_string(),
+                format!("table {} does not exist in the target (--data-only loads into an existing schema)", t.name),
+            ));
+            continue;
+        };
+        let mut text = !t.binary_ok();
+        for c in t.copy_columns() {
+            match cols.iter().find(|tc| tc.name == c.name) {
+                None => findings.push(Finding::new(
+                    Severity::Error,
+                    format!("{}.{}", t.name, c.name),
+                    format!("column {}.{} does not exist in the target", t.name, c.name),
+                )),
+                Some(tc) if tc.generated => findings.push(Finding::new(
+                    Severity::Warning,
+                    format!("{}.{}", t.name, c.name),
+                    format!("column {}.{} is generated in the target: its values are computed there, not copied", t.name, c.name),
+                )),
+                Some(tc) if tc.type_sql != c.type_sql => {
+                    if compatible(&c.type_sql, &tc.type_sql) {
+                        text = true;
+                        findings.push(Finding::new(
+                            Severity::Warning,
+                            format!("{}.{}", t.name, c.name),
+                            format!(
+                                "column {}.{} is {} in the source and {} in the target: values are converted through text",
+                                t.name, c.name, c.type_sql, tc.type_sql
+                            ),
+                        ));
+                    } else {
+                        findings.push(Finding::new(
+                            Severity::Error,
+                            format!("{}.{}", t.name, c.name),
+                            format!(
+                                "column {}.{} is {} in the source but {} in the target: incompatible types",
+                                t.name, c.name, c.type_sql, tc.type_sql
+                            ),
+                        ));
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        for tc in cols {
+            let in_source = t.columns.iter().any(|c| c.name == tc.name);
+            if !in_source && tc.not_null && !tc.has_default && !tc.generated {
+                findings.push(Finding::new(
+                    Severity::Error,
+                    format!("{}.{}", t.name, tc.name),
+                    format!(
+                        "target column {}.{} is NOT NULL without a default and has no source column to fill it",
+                        t.name, tc.name
+                    ),
+                ));
+            }
+        }
+        if tinfo.manifest.is_none() && tinfo.nonempty_tables.contains(&t.name) {
+            findings.push(Finding::new(
+                Severity::Error,
+                t.name.to_string(),
+                format!("target table {} already has rows and no earlier run is recorded: empty it first", t.name),
+            ));
+        }
+        if text {
+            formats.insert(t.name.clone(), CopyFormat::Text);
+        }
+    }
+}
+
+/// Whether values of source type `a` load into target type `b` through their text form
+/// without loss in the ordinary case.
+fn compatible(a: &str, b: &str) -> bool {
+    fn family(t: &str) -> &'static str {
+        let base = t.split('(').next().unwrap_or(t).trim();
+        match base {
+            "smallint" | "integer" | "bigint" | "numeric" => "number",
+            "real" | "double precision" => "float",
+            "text" | "character varying" | "character" | "name" | "citext" => "text",
+            "timestamp without time zone" | "timestamp with time zone" => "timestamp",
+            "time without time zone" | "time with time zone" => "time",
+            "json" | "jsonb" => "json",
+            "bit" | "bit varying" => "bits",
+            _ => "",
+        }
+    }
+    let fa = family(a);
+    let fb = family(b);
+    (!fa.is_empty() && fa == fb) || fb == "text" || (fa == "number" && fb == "float")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compatible;
+
+    #[test]
+    fn type_compatibility() {
+        assert!(compatible("integer", "bigint"));
+        assert!(compatible("character varying(20)", "text"));
+        assert!(compatible("public.mood", "text"));
+        assert!(compatible("json", "jsonb"));
+        assert!(!compatible("text", "integer"));
+        assert!(!compatible("uuid", "bigint"));
+    }
+}

@@ -1,0 +1,406 @@
+//! The run manifest, kept in the target's `_migrator` schema: the run (which source, which
+//! options), every planned chunk, the chunks and DDL steps that are done. A chunk's rows and
+//! its `chunk_done` row commit in one transaction, which is what makes resume exact. Also:
+//! what the target already holds (for planning), and the lock that keeps two runs apart.
+
+use std::collections::{HashMap, HashSet};
+
+use tokio_postgres::{Client, GenericClient};
+
+use crate::catalog::Catalog;
+use crate::error::{Error, ErrorKind, Result};
+use crate::plan::{Chunk, Chunking, Plan};
+use crate::sql::{QualName, literal};
+
+/// Manifest layout version.
+const FORMAT: i32 = 1;
+
+/// The advisory lock key that marks a target as in use by a run ("MIGRATOR" in ASCII).
+const LOCK_KEY: i64 = 0x4D49_4752_4154_4F52;
+
+fn target_err(what: impl std::fmt::Display) -> impl FnOnce(tokio_postgres::Error) -> Error {
+    move |e| Error::db(ErrorKind::Target, what, e)
+}
+
+/// A column as the target has it.
+#[derive(Debug, Clone)]
+pub(crate) struct TargetColumn {
+    pub name: String,
+    pub type_sql: String,
+    pub not_null: bool,
+    pub has_default: bool,
+    pub generated: bool,
+}
+
+/// What an earlier run recorded.
+#[derive(Debug, Clone)]
+pub(crate) struct ManifestSummary {
+    pub source_id: String,
+    pub data_only: bool,
+    pub chunks_done: u64,
+    pub steps_done: u64,
+}
+
+/// What the target holds, as far as planning cares.
+#[derive(Debug, Default)]
+pub(crate) struct TargetInfo {
+    pub version: String,
+    pub database: String,
+    pub manifest: Option<ManifestSummary>,
+    pub relations: HashSet<QualName>,
+    pub types: HashSet<QualName>,
+    pub available_extensions: HashSet<String>,
+    pub columns: HashMap<QualName, Vec<TargetColumn>>,
+    pub nonempty_tables: HashSet<QualName>,
+}
+
+const USER_SCHEMA: &str =
+    "n.nspname !~ '^pg_' AND n.nspname NOT IN ('information_schema', '_migrator')";
+
+/// Reads what planning needs from the target. Changes nothing.
+pub(crate) async fn inspect(client: &Client, cat: &Catalog, data_only: bool) -> Result<TargetInfo> {
+    let err = || target_err("reading the target catalog");
+    let row = client
+        .query_one(
+            "SELECT current_setting('server_version'), current_database()",
+            &[],
+        )
+        .await
+        .map_err(err())?;
+    let mut info = TargetInfo {
+        version: row.get(0),
+        database: row.get(1),
+        ..TargetInfo::default()
+    };
+    for r in client
+        .query(
+            &format!(
+                "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind IN ('r','p','v','m','S','f') AND {USER_SCHEMA}"
+            ),
+            &[],
+        )
+        .await
+        .map_err(err())?
+    {
+        info.relations
+            .insert(QualName::new(r.get::<_, String>(0), r.get::<_, String>(1)));
+    }
+    for r in client
+        .query(
+            &format!(
+                "SELECT n.nspname::text, t.typname::text FROM pg_catalog.pg_type t \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
+                 LEFT JOIN pg_catalog.pg_class r ON r.oid = t.typrelid \
+                 WHERE (t.typtype IN ('e','d','r') OR (t.typtype = 'c' AND r.relkind = 'c')) AND {USER_SCHEMA}"
+            ),
+            &[],
+        )
+        .await
+        .map_err(err())?
+    {
+        info.types.insert(QualName::new(r.get::<_, String>(0), r.get::<_, String>(1)));
+    }
+    for r in client
+        .query(
+            "SELECT name::text FROM pg_catalog.pg_available_extensions",
+            &[],
+        )
+        .await
+        .map_err(err())?
+    {
+        info.available_extensions.insert(r.get(0));
+    }
+    for r in client
+        .query(
+            &format!(
+                "SELECT n.nspname::text, c.relname::text, a.attname::text, \
+                 pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atthasdef OR a.attidentity <> '', \
+                 a.attgenerated <> '' \
+                 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind IN ('r','p') AND a.attnum > 0 AND NOT a.attisdropped AND {USER_SCHEMA} \
+                 ORDER BY c.oid, a.attnum"
+            ),
+            &[],
+        )
+        .await
+        .map_err(err())?
+    {
+        let name = QualName::new(r.get::<_, String>(0), r.get::<_, String>(1));
+        info.columns.entry(name).or_default().push(TargetColumn {
+            name: r.get(2),
+            type_sql: r.get(3),
+            not_null: r.get(4),
+            has_default: r.get(5),
+            generated: r.get(6),
+        });
+    }
+    info.manifest = read_manifest(client).await?;
+    if data_only {
+        for t in cat.data_tables() {
+            if info.columns.contains_key(&t.name) {
+                let has_rows: bool = client
+                    .query_one(
+                        &format!("SELECT EXISTS (SELECT 1 FROM ONLY {})", t.name.sql()),
+                        &[],
+                    )
+                    .await
+                    .map_err(err())?
+                    .get(0);
+                if has_rows {
+                    info.nonempty_tables.insert(t.name.clone());
+                }
+            }
+        }
+    }
+    Ok(info)
+}
+
+async fn manifest_exists(client: &impl GenericClient) -> Result<bool> {
+    Ok(client
+        .query_one(
+            "SELECT pg_catalog.to_regclass('_migrator.run') IS NOT NULL",
+            &[],
+        )
+        .await
+        .map_err(target_err("reading the manifest"))?
+        .get(0))
+}
+
+async fn read_manifest(client: &Client) -> Result<Option<ManifestSummary>> {
+    if !manifest_exists(client).await? {
+        return Ok(None);
+    }
+    let err = || target_err("reading the manifest");
+    let Some(r) = client
+        .query_opt(
+            "SELECT format, source_id, data_only, \
+             (SELECT count(*) FROM _migrator.chunk_done), (SELECT count(*) FROM _migrator.step_done) \
+             FROM _migrator.run",
+            &[],
+        )
+        .await
+        .map_err(err())?
+    else {
+        return Ok(None);
+    };
+    let format: i32 = r.get(0);
+    if format != FORMAT {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "the target's manifest has format {format}, this Migrator reads {FORMAT}: use --restart"
+            ),
+        ));
+    }
+    Ok(Some(ManifestSummary {
+        source_id: r.get(1),
+        data_only: r.get(2),
+        chunks_done: r.get::<_, i64>(3) as u64,
+        steps_done: r.get::<_, i64>(4) as u64,
+    }))
+}
+
+/// An identity for the source database: the cluster's system identifier and the database.
+pub(crate) async fn source_identity(client: &Client) -> Result<String> {
+    let sys = client
+        .query_one(
+            "SELECT system_identifier::text FROM pg_catalog.pg_control_system()",
+            &[],
+        )
+        .await
+        .map(|r| r.get::<_, String>(0))
+        .unwrap_or_else(|_| "unknown".to_string());
+    let db: String = client
+        .query_one("SELECT current_database()", &[])
+        .await
+        .map_err(|e| Error::db(ErrorKind::Source, "reading the source identity", e))?
+        .get(0);
+    Ok(format!("{sys}/{db}"))
+}
+
+/// Holds the target for one run; released when dropped (the session ends).
+pub(crate) struct RunLock {
+    _client: Client,
+}
+
+impl RunLock {
+    /// Takes the target's run lock on a dedicated session, or says who holds it.
+    pub(crate) async fn acquire(client: Client) -> Result<RunLock> {
+        let got: bool = client
+            .query_one("SELECT pg_catalog.pg_try_advisory_lock($1)", &[&LOCK_KEY])
+            .await
+            .map_err(target_err("taking the run lock"))?
+            .get(0);
+        if got {
+            return Ok(RunLock { _client: client });
+        }
+        let holder = client
+            .query_opt(
+                "SELECT a.pid, COALESCE(a.application_name, ''), \
+                 to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ') \
+                 FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid \
+                 WHERE l.locktype = 'advisory' AND l.granted \
+                 AND l.classid::int8 = ($1 >> 32) AND l.objid::int8 = ($1 & 4294967295) LIMIT 1",
+                &[&LOCK_KEY],
+            )
+            .await
+            .ok()
+            .flatten()
+            .map(|r| {
+                format!(
+                    " (backend pid {}, {} since {})",
+                    r.get::<_, i32>(0),
+                    r.get::<_, String>(1),
+                    r.get::<_, String>(2)
+                )
+            })
+            .unwrap_or_default();
+        Err(Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "another migrator run is using this target{holder}: wait for it to finish or stop it"
+            ),
+        ))
+    }
+}
+
+/// The manifest's DDL, run in the same transaction as the pre-data schema.
+pub(crate) const MANIFEST_DDL: &[&str] = &[
+    "CREATE SCHEMA _migrator",
+    "COMMENT ON SCHEMA _migrator IS 'Migrator run manifest: drop it once the migration is done'",
+    "CREATE TABLE _migrator.run (singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton), \
+     format int NOT NULL, source_id text NOT NULL, source text NOT NULL, profile text NOT NULL, \
+     data_only boolean NOT NULL, started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz)",
+    "CREATE TABLE _migrator.chunk (table_name text NOT NULL, chunk_no int NOT NULL, \
+     chunking text NOT NULL, lower_bound int8, upper_bound int8, PRIMARY KEY (table_name, chunk_no))",
+    "CREATE TABLE _migrator.chunk_done (table_name text NOT NULL, chunk_no int NOT NULL, \
+     rows int8 NOT NULL, bytes int8 NOT NULL, done_at timestamptz NOT NULL DEFAULT now(), \
+     PRIMARY KEY (table_name, chunk_no))",
+    "CREATE TABLE _migrator.step_done (step text PRIMARY KEY, done_at timestamptz NOT NULL DEFAULT now())",
+];
+
+/// Statements that record a new run and its chunks (inside the schema transaction).
+pub(crate) fn manifest_rows(plan: &Plan, source_id: &str) -> Vec<String> {
+    let mut sql = vec![format!(
+        "INSERT INTO _migrator.run (format, source_id, source, profile, data_only) VALUES ({FORMAT}, {}, {}, {}, {})",
+        literal(source_id),
+        literal(plan.source.url()),
+        literal(plan.profile.name()),
+        plan.data_only
+    )];
+    let mut values = Vec::new();
+    for t in &plan.tables {
+        let chunking = serde_json::to_string(&t.chunking).expect("chunking serializes");
+        for c in &t.chunks {
+            values.push(format!(
+                "({}, {}, {}, {}, {})",
+                literal(&t.name.to_string()),
+                c.no,
+                literal(&chunking),
+                c.lower.map_or("NULL".into(), |v| v.to_string()),
+                c.upper.map_or("NULL".into(), |v| v.to_string())
+            ));
+        }
+    }
+    for batch in values.chunks(1000) {
+        sql.push(format!(
+            "INSERT INTO _migrator.chunk (table_name, chunk_no, chunking, lower_bound, upper_bound) VALUES {}",
+            batch.join(", ")
+        ));
+    }
+    sql
+}
+
+/// The manifest as a run uses it: planned chunks per table, and what is done.
+#[derive(Debug, Default)]
+pub(crate) struct Manifest {
+    pub source_id: String,
+    pub data_only: bool,
+    pub chunks: HashMap<String, (Chunking, Vec<Chunk>)>,
+    pub chunks_done: HashSet<(String, u32)>,
+    pub steps_done: HashSet<String>,
+}
+
+/// Reads the whole manifest, if the target has one.
+pub(crate) async fn load(client: &Client) -> Result<Option<Manifest>> {
+    let Some(summary) = read_manifest(client).await? else {
+        return Ok(None);
+    };
+    let err = || target_err("reading the manifest");
+    let mut m = Manifest {
+        source_id: summary.source_id,
+        data_only: summary.data_only,
+        ..Manifest::default()
+    };
+    for r in client
+        .query(
+            "SELECT table_name, chunk_no, chunking, lower_bound, upper_bound FROM _migrator.chunk \
+             ORDER BY table_name, chunk_no",
+            &[],
+        )
+        .await
+        .map_err(err())?
+    {
+        let table: String = r.get(0);
+        let chunking: Chunking = serde_json::from_str(&r.get::<_, String>(2)).map_err(|e| {
+            Error::new(
+                ErrorKind::Conflict,
+                format!("unreadable manifest chunk for {table}: {e}"),
+            )
+        })?;
+        let entry = m
+            .chunks
+            .entry(table)
+            .or_insert_with(|| (chunking, Vec::new()));
+        entry.1.push(Chunk {
+            no: r.get::<_, i32>(1) as u32,
+            lower: r.get(3),
+            upper: r.get(4),
+        });
+    }
+    for r in client
+        .query("SELECT table_name, chunk_no FROM _migrator.chunk_done", &[])
+        .await
+        .map_err(err())?
+    {
+        m.chunks_done.insert((r.get(0), r.get::<_, i32>(1) as u32));
+    }
+    for r in client
+        .query("SELECT step FROM _migrator.step_done", &[])
+        .await
+        .map_err(err())?
+    {
+        m.steps_done.insert(r.get(0));
+    }
+    Ok(Some(m))
+}
+
+/// The statement that records a finished chunk (run inside the chunk's transaction).
+pub(crate) fn chunk_done_sql(table: &QualName, chunk: u32, rows: u64, bytes: u64) -> String {
+    format!(
+        "INSERT INTO _migrator.chunk_done (table_name, chunk_no, rows, bytes) VALUES ({}, {chunk}, {rows}, {bytes})",
+        literal(&table.to_string())
+    )
+}
+
+/// The statement that records a finished step (run inside the step's transaction).
+pub(crate) fn step_done_sql(step: &str) -> String {
+    format!(
+        "INSERT INTO _migrator.step_done (step) VALUES ({})",
+        literal(step)
+    )
+}
+
+/// Forgets a table's finished chunks (to redo the table from scratch).
+pub(crate) fn forget_table_sql(table: &QualName) -> String {
+    format!(
+        "DELETE FROM _migrator.chunk_done WHERE table_name = {}",
+        literal(&table.to_string())
+    )
+}
+
+pub(crate) const FINISH_SQL: &str = "UPDATE _migrator.run SET finished_at = now()";
+pub(crate) const DROP_MANIFEST_SQL: &str = "DROP SCHEMA IF EXISTS _migrator CASCADE";
