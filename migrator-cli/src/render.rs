@@ -34,7 +34,7 @@ fn table() -> Table {
 pub fn findings(plan: &Plan) {
     for f in plan.findings() {
         let tag = match f.severity() {
-            Severity::Error => "error",
+            Severity::Error => "problem",
             Severity::Warning => "warning",
             _ => "note",
         };

@@ -195,6 +195,7 @@ impl Migration {
         let filter = TableFilter::new(&ctx.config.tables)?;
         let source = ctx.source.connect(Side::Source).await?;
         let target = ctx.target.connect(Side::Target).await?;
+        state::ensure_distinct(&source, &target).await?;
         let cat = catalog::load(&source, &filter).await?;
         let tinfo = state::inspect(&target, &cat, ctx.data_only).await?;
         let mut plan = plan::build(

@@ -682,10 +682,24 @@ async fn read_tables(
                 .get::<_, Option<String>>(15)
                 .map(|c| if c == "l" { "lz4" } else { "pglz" }),
             binary_ok: binary_portable(type_oid, type_info, 0),
+            read_as_text: base_type(type_oid, type_info) == XML_OID,
             comment: r.get(16),
         });
     }
     Ok((tables, odd))
+}
+
+const XML_OID: Oid = 142;
+
+/// The type under any domains.
+fn base_type(mut oid: Oid, types: &HashMap<Oid, TypeInfo>) -> Oid {
+    for _ in 0..16 {
+        match types.get(&oid) {
+            Some(t) if t.typtype == 'd' => oid = t.base,
+            _ => break,
+        }
+    }
+    oid
 }
 
 fn storage_word(s: &str) -> &'static str {
@@ -927,6 +941,23 @@ async fn read_sequences(client: &Client) -> Result<Vec<Sequence>> {
             cache: r.get(8),
             cycle: r.get(9),
             owned_by: opt_oid(r, 10).and_then(|t| r.get::<_, Option<String>>(11).map(|c| (t, c))),
+            feeds: {
+                let mut feeds: Vec<(Oid, String)> = r
+                    .get::<_, Vec<String>>(14)
+                    .iter()
+                    .filter_map(|f| {
+                        let (oid, col) = f.split_once(':')?;
+                        Some((oid.parse().ok()?, col.to_string()))
+                    })
+                    .collect();
+                if let Some(owner) =
+                    opt_oid(r, 10).and_then(|t| r.get::<_, Option<String>>(11).map(|c| (t, c)))
+                    && !feeds.contains(&owner)
+                {
+                    feeds.push(owner);
+                }
+                feeds
+            },
             identity: r.get(12),
             comment: r.get(13),
         })

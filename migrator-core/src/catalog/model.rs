@@ -163,6 +163,8 @@ pub(crate) struct Sequence {
     pub cycle: bool,
     /// The column that owns it (`OWNED BY`, serial) or whose identity it is.
     pub owned_by: Option<(Oid, String)>,
+    /// Every column it feeds: the owner, and columns whose DEFAULT calls `nextval` on it.
+    pub feeds: Vec<(Oid, String)>,
     /// An identity column's sequence: created by the column, not on its own.
     pub identity: bool,
     pub comment: Option<String>,
@@ -240,6 +242,9 @@ pub(crate) struct Column {
     pub compression: Option<&'static str>,
     /// Whether COPY's binary format carries this type portably (no type OIDs inside).
     pub binary_ok: bool,
+    /// Read as its stored text rather than through the type's output function: `xml`,
+    /// whose output rewrites the XML declaration.
+    pub read_as_text: bool,
     pub comment: Option<String>,
 }
 

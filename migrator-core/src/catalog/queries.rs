@@ -114,7 +114,9 @@ pub(super) fn functions() -> String {
          CASE WHEN p.prokind <> 'a' THEN pg_catalog.pg_get_functiondef(p.oid) END \
          FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
          JOIN pg_catalog.pg_language l ON l.oid = p.prolang \
-         WHERE {USER_SCHEMA} ORDER BY n.nspname, p.proname, 5"
+         WHERE {USER_SCHEMA} AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
+               WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'i') \
+         ORDER BY n.nspname, p.proname, 5"
     )
 }
 
@@ -142,7 +144,11 @@ pub(super) fn sequences() -> String {
         "SELECT c.oid, n.nspname::text, c.relname::text, pg_catalog.format_type(s.seqtypid, NULL), \
          s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle, \
          d.refobjid, a.attname::text, COALESCE(d.deptype = 'i', false), \
-         pg_catalog.obj_description(c.oid, 'pg_class') \
+         pg_catalog.obj_description(c.oid, 'pg_class'), \
+         ARRAY(SELECT ad.adrelid::text || ':' || att.attname::text FROM pg_catalog.pg_depend dd \
+               JOIN pg_catalog.pg_attrdef ad ON dd.classid = 'pg_catalog.pg_attrdef'::regclass AND dd.objid = ad.oid \
+               JOIN pg_catalog.pg_attribute att ON att.attrelid = ad.adrelid AND att.attnum = ad.adnum \
+               WHERE dd.refclassid = 'pg_catalog.pg_class'::regclass AND dd.refobjid = c.oid) \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          JOIN pg_catalog.pg_sequence s ON s.seqrelid = c.oid \
          LEFT JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::regclass \

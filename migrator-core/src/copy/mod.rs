@@ -69,19 +69,25 @@ pub(crate) async fn run(
     cancel: CancellationToken,
 ) -> Result<CopySummary> {
     let started = Instant::now();
-    if let Some(f) = plan.findings.iter().find(|f| f.severity == Severity::Error) {
-        return Err(Error::new(ErrorKind::Incompatible, f.message.clone()));
+    let errors: Vec<_> = plan
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .collect();
+    if let Some(f) = errors.first() {
+        let more = match errors.len() {
+            1 => String::new(),
+            n => format!(" (and {} more errors in the plan)", n - 1),
+        };
+        return Err(Error::new(
+            ErrorKind::Incompatible,
+            format!("{}{more}", f.message),
+        ));
     }
     let _lock = RunLock::acquire(ctx.target.connect(Side::Target).await?).await?;
     let mut control = post::ddl_session(&ctx).await?;
     let coordinator = ctx.source.connect(Side::Source).await?;
-    let source_id = state::source_identity(&coordinator).await?;
-    let target_id = state::source_identity(&control).await?;
-    if source_id == target_id && !source_id.starts_with("unknown/") {
-        return Err(Error::config(
-            "source and target are the same database: the target must be a different database",
-        ));
-    }
+    let source_id = state::ensure_distinct(&coordinator, &control).await?;
 
     if restart {
         reset(&mut control, &plan).await?;
@@ -206,15 +212,23 @@ pub(crate) async fn run(
         .get(0);
 
     events.send(Event::Stage(Stage::Data));
-    let levels = if plan.data_only {
+    let (levels, replica) = if plan.data_only {
         load_levels(&ctx, &control, &tables, pending, &events).await?
     } else {
-        vec![pending]
+        (vec![pending], false)
     };
     let tables = Arc::new(tables);
     for level in levels {
-        let (rows, bytes, n) =
-            copy_data(&ctx, &snapshot, tables.clone(), level, &events, &cancel).await?;
+        let (rows, bytes, n) = copy_data(
+            &ctx,
+            &snapshot,
+            replica,
+            tables.clone(),
+            level,
+            &events,
+            &cancel,
+        )
+        .await?;
         summary.rows += rows;
         summary.bytes += bytes;
         summary.chunks_copied += n;
@@ -336,27 +350,22 @@ async fn reset(control: &mut Client, plan: &Plan) -> Result<()> {
 
 /// `--data-only` loads into tables whose foreign keys are live. If the session may set
 /// `session_replication_role = replica`, they (and triggers) are off and all tables load at
-/// once; otherwise tables load in levels, parents before children.
+/// once (returns `true`); otherwise tables load in levels, parents before children.
 async fn load_levels(
     ctx: &Ctx,
     control: &Client,
     tables: &[TablePlan],
     pending: Vec<WorkItem>,
     events: &EventSink,
-) -> Result<Vec<Vec<WorkItem>>> {
+) -> Result<(Vec<Vec<WorkItem>>, bool)> {
     let probe = ctx.target.connect(Side::Target).await?;
-    if probe
-        .batch_execute("SET session_replication_role = replica")
-        .await
-        .is_ok()
-    {
-        return Ok(vec![pending]);
+    if probe.batch_execute(REPLICA_ROLE).await.is_ok() {
+        return Ok((vec![pending], true));
     }
     events.send(Event::Warning {
-        message:
-            "the target user may not set session_replication_role: tables load parents first, \
-                  and the target's triggers fire during the load"
-                .into(),
+        message: "the target user may not set session_replication_role: tables load parents \
+                  first, and the target's triggers fire during the load"
+            .into(),
     });
     let names: Vec<String> = tables.iter().map(|t| t.name.to_string()).collect();
     let rows = control
@@ -418,13 +427,17 @@ async fn load_levels(
         out[level[w.table]].push(w);
     }
     out.retain(|l| !l.is_empty());
-    Ok(out)
+    Ok((out, false))
 }
+
+/// Turns off foreign-key checks and triggers for a session (`--data-only` loads).
+const REPLICA_ROLE: &str = "SET session_replication_role = replica";
 
 /// Copies the given chunks with the configured number of workers.
 async fn copy_data(
     ctx: &Arc<Ctx>,
     snapshot: &str,
+    replica: bool,
     tables: Arc<Vec<TablePlan>>,
     mut items: Vec<WorkItem>,
     events: &EventSink,
@@ -450,6 +463,7 @@ async fn copy_data(
         progress: Mutex::new(progress),
         tables,
         snapshot: snapshot.to_string(),
+        replica,
         ctx: ctx.clone(),
         events: events.clone(),
         abort: cancel.child_token(),
@@ -496,6 +510,8 @@ async fn copy_data(
 }
 
 struct Shared {
+    /// Writer sessions run with `session_replication_role = replica`.
+    replica: bool,
     queue: Mutex<VecDeque<WorkItem>>,
     progress: Mutex<HashMap<usize, TableProgress>>,
     tables: Arc<Vec<TablePlan>>,
@@ -527,6 +543,12 @@ async fn open_sessions(shared: &Shared) -> Result<Sessions> {
         .batch_execute(target::WRITER_SESSION)
         .await
         .map_err(|e| Error::db(ErrorKind::Target, "target session setup", e))?;
+    if shared.replica {
+        target
+            .batch_execute(REPLICA_ROLE)
+            .await
+            .map_err(|e| Error::db(ErrorKind::Target, "target session setup", e))?;
+    }
     Ok(Sessions { source, target })
 }
 

@@ -22,22 +22,27 @@ fn format_clause(f: CopyFormat) -> &'static str {
     }
 }
 
-/// The source statement that reads a chunk.
+/// The source statement that reads a chunk: `COPY table` when it can (the fastest path),
+/// else `COPY (SELECT ...)` for a key or page range or a column read as an expression.
 pub(crate) fn copy_out_sql(t: &TablePlan, chunk: &Chunk) -> String {
-    let cols: Vec<String> = t.columns.iter().map(|c| ident(c)).collect();
-    let cols = cols.join(", ");
-    match t.chunking.predicate(chunk) {
-        None => format!(
-            "COPY {} ({cols}) TO STDOUT{}",
+    let plain = t.read.iter().zip(&t.columns).all(|(r, c)| *r == ident(c));
+    let predicate = t.chunking.predicate(chunk);
+    if plain && predicate.is_none() {
+        let cols: Vec<String> = t.columns.iter().map(|c| ident(c)).collect();
+        return format!(
+            "COPY {} ({}) TO STDOUT{}",
             t.name.sql(),
+            cols.join(", "),
             format_clause(t.format)
-        ),
-        Some(p) => format!(
-            "COPY (SELECT {cols} FROM ONLY {} WHERE {p}) TO STDOUT{}",
-            t.name.sql(),
-            format_clause(t.format)
-        ),
+        );
     }
+    format!(
+        "COPY (SELECT {} FROM ONLY {}{}) TO STDOUT{}",
+        t.read.join(", "),
+        t.name.sql(),
+        predicate.map(|p| format!(" WHERE {p}")).unwrap_or_default(),
+        format_clause(t.format)
+    )
 }
 
 /// The target statement that writes a chunk.

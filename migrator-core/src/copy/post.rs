@@ -184,8 +184,8 @@ async fn run_one(client: &mut Client, step: &Step, seqs: &SequenceValues) -> Res
                 .await
                 .map_err(err)?;
         }
-        Action::SetSequence { sequence, column } => {
-            let (value, called) = sequence_target(&tx, sequence, column, seqs)
+        Action::SetSequence { sequence, columns } => {
+            let (value, called) = sequence_target(&tx, sequence, columns, seqs)
                 .await
                 .map_err(err)?;
             tx.execute(
@@ -202,12 +202,12 @@ async fn run_one(client: &mut Client, step: &Step, seqs: &SequenceValues) -> Res
     tx.commit().await.map_err(err)
 }
 
-/// The value a target sequence gets: the source's, or past the largest copied key if that
-/// is further along.
+/// The value a target sequence gets: the source's, or past the largest copied value of the
+/// columns it feeds if that is further along.
 async fn sequence_target(
     tx: &tokio_postgres::Transaction<'_>,
     sequence: &QualName,
-    column: &Option<(QualName, String)>,
+    columns: &[(QualName, String)],
     seqs: &SequenceValues,
 ) -> std::result::Result<(i64, bool), tokio_postgres::Error> {
     let (src_value, src_called) = seqs.get(sequence).copied().unwrap_or((1, false));
@@ -218,20 +218,25 @@ async fn sequence_target(
         )
         .await?
         .get(0);
-    let Some((table, col)) = column else {
-        return Ok((src_value, src_called));
-    };
-    let max: Option<i64> = tx
-        .query_one(
-            &format!(
-                "SELECT max({})::int8 FROM {}",
-                crate::sql::ident(col),
-                table.sql()
-            ),
-            &[],
-        )
-        .await?
-        .get(0);
+    let mut max: Option<i64> = None;
+    for (table, col) in columns {
+        let m: Option<i64> = tx
+            .query_one(
+                &format!(
+                    "SELECT max({})::int8 FROM {}",
+                    crate::sql::ident(col),
+                    table.sql()
+                ),
+                &[],
+            )
+            .await?
+            .get(0);
+        max = match (max, m) {
+            (Some(a), Some(b)) if increment > 0 => Some(a.max(b)),
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
     Ok(match max {
         Some(m) if (increment > 0 && m >= src_value) || (increment < 0 && m <= src_value) => {
             (m, true)

@@ -151,7 +151,7 @@ pub(crate) async fn plan_chunks(
     if server_version >= 140000 {
         let row = source
             .query_one(
-                "SELECT (pg_catalog.pg_relation_size($1::regclass) / \
+                "SELECT (pg_catalog.pg_relation_size($1::text::regclass) / \
                  current_setting('block_size')::int8)::int8",
                 &[&t.name.sql()],
             )

@@ -17,7 +17,7 @@ pub use steps::{Action, Phase, Step, StepKind};
 use crate::catalog::{Catalog, Table};
 use crate::config::{Config, Profile};
 use crate::error::Result;
-use crate::sql::QualName;
+use crate::sql::{QualName, ident};
 use crate::state::TargetInfo;
 use crate::target;
 
@@ -38,6 +38,8 @@ pub enum CopyFormat {
 pub struct TablePlan {
     pub(crate) name: QualName,
     pub(crate) columns: Vec<String>,
+    /// What the source reads for each column: the quoted name, or an expression.
+    pub(crate) read: Vec<String>,
     pub(crate) format: CopyFormat,
     pub(crate) chunking: Chunking,
     pub(crate) chunks: Vec<Chunk>,
@@ -292,9 +294,21 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
         } else {
             CopyFormat::Text
         });
+        let columns = copy_columns(t, tinfo, data_only);
+        let read = columns
+            .iter()
+            .map(|name| {
+                let col = t.columns.iter().find(|c| &c.name == name);
+                match col {
+                    Some(c) if c.read_as_text => format!("{}::text", ident(name)),
+                    _ => ident(name),
+                }
+            })
+            .collect();
         tables.push(TablePlan {
             name: t.name.clone(),
-            columns: copy_columns(t, tinfo, data_only),
+            columns,
+            read,
             format,
             chunking,
             chunks,

@@ -84,13 +84,13 @@ pub enum Action {
         /// The statements.
         statements: Vec<String>,
     },
-    /// Set a sequence past the source's current value and past the largest value of the
+    /// Set a sequence past the source's current value and past the largest value of every
     /// column it feeds in the target.
     SetSequence {
         /// The sequence.
         sequence: QualName,
-        /// The column whose largest value the sequence must pass.
-        column: Option<(QualName, String)>,
+        /// The columns (table, column) whose largest value the sequence must pass.
+        columns: Vec<(QualName, String)>,
     },
     /// `ANALYZE` a table.
     Analyze {
@@ -139,12 +139,20 @@ impl Step {
     pub fn sql(&self) -> Vec<String> {
         match &self.action {
             Action::Sql { statements } => statements.clone(),
-            Action::SetSequence { sequence, column } => vec![match column {
-                Some((t, c)) => {
-                    format!("-- set {sequence} past the source's value and max({c}) of {t}")
-                }
-                None => format!("-- set {sequence} to the source's value"),
-            }],
+            Action::SetSequence { sequence, columns } => {
+                let past: Vec<String> = columns
+                    .iter()
+                    .map(|(t, c)| format!("max({c}) of {t}"))
+                    .collect();
+                vec![if past.is_empty() {
+                    format!("-- set {sequence} to the source's value")
+                } else {
+                    format!(
+                        "-- set {sequence} past the source's value and {}",
+                        past.join(", ")
+                    )
+                }]
+            }
             Action::Analyze { table } => vec![format!("ANALYZE {}", table.sql())],
         }
     }

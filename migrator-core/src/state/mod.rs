@@ -60,6 +60,11 @@ const USER_SCHEMA: &str =
 /// Reads what planning needs from the target. Changes nothing.
 pub(crate) async fn inspect(client: &Client, cat: &Catalog, data_only: bool) -> Result<TargetInfo> {
     let err = || target_err("reading the target catalog");
+    // Names print qualified, as the source catalog's do.
+    client
+        .batch_execute("SET search_path = ''")
+        .await
+        .map_err(err())?;
     let row = client
         .query_one(
             "SELECT current_setting('server_version'), current_database()",
@@ -219,6 +224,18 @@ pub(crate) async fn source_identity(client: &Client) -> Result<String> {
         .map_err(|e| Error::db(ErrorKind::Source, "reading the source identity", e))?
         .get(0);
     Ok(format!("{sys}/{db}"))
+}
+
+/// Refuses a source and a target that are the same database.
+pub(crate) async fn ensure_distinct(source: &Client, target: &Client) -> Result<String> {
+    let source_id = source_identity(source).await?;
+    let target_id = source_identity(target).await?;
+    if source_id == target_id && !source_id.starts_with("unknown/") {
+        return Err(Error::config(
+            "source and target are the same database: the target must be a different database",
+        ));
+    }
+    Ok(source_id)
 }
 
 /// Holds the target for one run; released when dropped (the session ends).

@@ -300,10 +300,11 @@ pub(crate) fn data_steps(cat: &Catalog, data_only: bool) -> Vec<StepSpec> {
     let mut steps = Vec::new();
     let tables = cat.tables_by_oid();
     for s in &cat.sequences {
-        let column = s
-            .owned_by
-            .as_ref()
-            .and_then(|(t, c)| tables.get(t).map(|t| (t.name.clone(), c.clone())));
+        let columns: Vec<(QualName, String)> = s
+            .feeds
+            .iter()
+            .filter_map(|(t, c)| tables.get(t).map(|t| (t.name.clone(), c.clone())))
+            .collect();
         let mut step = StepSpec::new(
             format!("seqval:{}", s.name),
             StepKind::SequenceValue,
@@ -311,11 +312,11 @@ pub(crate) fn data_steps(cat: &Catalog, data_only: bool) -> Vec<StepSpec> {
         )
         .with_action(Action::SetSequence {
             sequence: s.name.clone(),
-            column: column.clone(),
+            columns: columns.clone(),
         });
         if !data_only {
             step = step.carrying(ObjKey::Rel(s.oid));
-            if let Some((t, _)) = &column {
+            for (t, _) in &columns {
                 step = step.after(format!("table:{t}"));
             }
         }

@@ -103,6 +103,9 @@ pub(crate) async fn run(ctx: Arc<Ctx>, _level: VerifyLevel) -> Result<VerifyRepo
     let started = Instant::now();
     let filter = TableFilter::new(&ctx.config.tables)?;
     let coordinator = ctx.source.connect(Side::Source).await?;
+    let target = ctx.target.connect(Side::Target).await?;
+    crate::state::ensure_distinct(&coordinator, &target).await?;
+    drop(target);
     let cat = catalog::load(&coordinator, &filter).await?;
     let mut names: Vec<QualName> = cat.data_tables().map(|t| t.name.clone()).collect();
     names.sort();
