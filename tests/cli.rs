@@ -167,37 +167,20 @@ fn refusals_write_nothing() {
     assert!(one_line_error(&out).contains("same database"));
 }
 
-#[test]
-fn a_second_concurrent_run_is_refused() {
+#[tokio::test]
+async fn a_second_concurrent_run_is_refused() {
     let c = Cluster::shared();
     let src = c.create_db("cli_lock_src").unwrap();
     let dst = c.create_db("cli_lock_dst").unwrap();
     src.psql("CREATE TABLE big (id int PRIMARY KEY, v text); INSERT INTO big SELECT g, repeat('z', 300) FROM generate_series(1, 400000) g;")
         .unwrap();
     let cfg = config_file("lock", "[copy]\nchunk_mib = 1\njobs = 1\n");
-    let mut first = migrator()
-        .args([
-            "copy",
-            "--source",
-            &src.url(),
-            "--target",
-            &dst.url(),
-            "--config",
-            cfg.to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = spawn_copy(&src, &dst, &["--config", cfg.to_str().unwrap()]);
     // Wait until the first run is copying.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while chunks_done(&dst) < 1 {
-        assert!(
-            std::time::Instant::now() < deadline && first.try_wait().unwrap().is_none(),
-            "first run never started copying"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    assert!(
+        wait_for_chunks(&dst, &mut first, |done, _| done >= 1).await,
+        "first run never started copying"
+    );
     let out = copy(&src, &dst, &["--config", cfg.to_str().unwrap()]);
     let still_running = first.try_wait().unwrap().is_none();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));

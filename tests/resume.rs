@@ -3,72 +3,10 @@
 //! constraints are built), re-run each time, and finally completes. The target then equals
 //! the source exactly (no row lost or doubled), its schema is identical, verify is clean.
 
-use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use fixtures::{Cluster, TestDb, datasets};
+use fixtures::{Cluster, datasets};
 use migrator_tests::*;
-
-/// Polls the target's manifest until `ready(chunks_done, chunks_planned)` or the child exits.
-async fn wait_for(dst: &TestDb<'_>, child: &mut Child, ready: impl Fn(i64, i64) -> bool) -> bool {
-    let (client, conn) = tokio_postgres::connect(&dst.url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut seen = (0, 0);
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            eprintln!("copy exited with {status} before the kill point; last seen {seen:?}");
-            return false;
-        }
-        let row = client
-            .query_one(
-                "SELECT to_regclass('_migrator.chunk_done') IS NOT NULL",
-                &[],
-            )
-            .await
-            .unwrap();
-        if row.get::<_, bool>(0) {
-            let r = client
-                .query_one(
-                    "SELECT (SELECT count(*) FROM _migrator.chunk_done), (SELECT count(*) FROM _migrator.chunk)",
-                    &[],
-                )
-                .await;
-            if let Ok(r) = r {
-                seen = (r.get(0), r.get(1));
-                if ready(seen.0, seen.1) {
-                    return true;
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("timed out waiting for the copy to make progress");
-}
-
-fn spawn_copy(src: &TestDb<'_>, dst: &TestDb<'_>, cfg: &std::path::Path) -> Child {
-    migrator()
-        .args([
-            "copy",
-            "--source",
-            &src.url(),
-            "--target",
-            &dst.url(),
-            "--config",
-            cfg.to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .unwrap()
-}
-
-fn kill(child: &mut Child) {
-    child.kill().unwrap();
-    child.wait().unwrap();
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_copies_resume_to_an_exact_target() {
@@ -89,14 +27,14 @@ async fn killed_copies_resume_to_an_exact_target() {
     let cfg = config_file("resume", "[copy]\nchunk_mib = 2\njobs = 3\n");
 
     // 1. Killed almost at once: while planning or inside the schema transaction.
-    let mut child = spawn_copy(&src, &dst, &cfg);
+    let mut child = spawn_copy(&src, &dst, &["--config", cfg.to_str().unwrap()]);
     tokio::time::sleep(Duration::from_millis(150)).await;
     kill(&mut child);
 
     // 2. Killed after a few chunks. 3. Killed half-way.
     for stop_at in [3.0, 0.5] {
-        let mut child = spawn_copy(&src, &dst, &cfg);
-        let hit = wait_for(&dst, &mut child, |done, planned| {
+        let mut child = spawn_copy(&src, &dst, &["--config", cfg.to_str().unwrap()]);
+        let hit = wait_for_chunks(&dst, &mut child, |done, planned| {
             let goal = if stop_at >= 1.0 {
                 stop_at as i64
             } else {
@@ -120,8 +58,8 @@ async fn killed_copies_resume_to_an_exact_target() {
     assert!(partial > 0 && partial < planned, "{partial} of {planned}");
 
     // 4. Killed after the data, while post-data steps run.
-    let mut child = spawn_copy(&src, &dst, &cfg);
-    if wait_for(&dst, &mut child, |done, planned| {
+    let mut child = spawn_copy(&src, &dst, &["--config", cfg.to_str().unwrap()]);
+    if wait_for_chunks(&dst, &mut child, |done, planned| {
         planned > 0 && done == planned
     })
     .await
@@ -168,9 +106,9 @@ async fn restart_discards_a_partial_run() {
     src.psql("CREATE TABLE big (id int PRIMARY KEY, v text); INSERT INTO big SELECT g, repeat('y', 200) FROM generate_series(1, 200000) g;")
         .unwrap();
     let cfg = config_file("restart", "[copy]\nchunk_mib = 2\njobs = 2\n");
-    let mut child = spawn_copy(&src, &dst, &cfg);
+    let mut child = spawn_copy(&src, &dst, &["--config", cfg.to_str().unwrap()]);
     assert!(
-        wait_for(&dst, &mut child, |done, planned| done >= 2
+        wait_for_chunks(&dst, &mut child, |done, planned| done >= 2
             && done < planned)
         .await
     );

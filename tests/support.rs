@@ -253,16 +253,60 @@ pub fn assert_sequences_past_max(db: &TestDb<'_>) -> usize {
     seqs.len()
 }
 
-/// The `_migrator` manifest's count of finished chunks (0 if there is no manifest yet).
-pub fn chunks_done(db: &TestDb<'_>) -> i64 {
-    let s = scalar(
-        db,
-        "SELECT CASE WHEN to_regclass('_migrator.chunk_done') IS NULL THEN -1 ELSE 0 END",
-    );
-    if s == "-1" {
-        return 0;
+/// Starts `migrator copy` in the background (output discarded, errors to the test's stderr).
+pub fn spawn_copy(src: &TestDb<'_>, dst: &TestDb<'_>, extra: &[&str]) -> std::process::Child {
+    migrator()
+        .args(["copy", "--source", &src.url(), "--target", &dst.url()])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn migrator copy")
+}
+
+/// SIGKILLs a child and reaps it.
+pub fn kill(child: &mut std::process::Child) {
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+}
+
+/// Polls the target's manifest until `ready(chunks_done, chunks_planned)` holds (true), or
+/// the copy exits first (false).
+pub async fn wait_for_chunks(
+    dst: &TestDb<'_>,
+    child: &mut std::process::Child,
+    ready: impl Fn(i64, i64) -> bool,
+) -> bool {
+    let (client, conn) = tokio_postgres::connect(&dst.url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect to the target");
+    tokio::spawn(conn);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut seen = (0, 0);
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            eprintln!("copy exited with {status} first; last seen {seen:?} (done, planned)");
+            return false;
+        }
+        let r = client
+            .query_one(
+                "SELECT CASE WHEN to_regclass('_migrator.chunk_done') IS NULL THEN NULL ELSE \
+                 (SELECT count(*) FROM _migrator.chunk_done) END, \
+                 CASE WHEN to_regclass('_migrator.chunk') IS NULL THEN NULL ELSE \
+                 (SELECT count(*) FROM _migrator.chunk) END",
+                &[],
+            )
+            .await;
+        if let Ok(r) = r
+            && let (Some(done), Some(planned)) =
+                (r.get::<_, Option<i64>>(0), r.get::<_, Option<i64>>(1))
+        {
+            seen = (done, planned);
+            if ready(done, planned) {
+                return true;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    scalar(db, "SELECT count(*) FROM _migrator.chunk_done")
-        .parse()
-        .unwrap_or(0)
+    panic!("timed out waiting for the copy to make progress");
 }

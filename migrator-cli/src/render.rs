@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::time::Duration;
 
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -72,7 +71,11 @@ pub fn plan(plan: &Plan) {
         t.add_row(vec![
             Cell::new(i + 1),
             Cell::new(tp.name()),
-            Cell::new(tp.estimated_rows()).set_alignment(CellAlignment::Right),
+            Cell::new(
+                tp.estimated_rows()
+                    .map_or("?".to_string(), |n| n.to_string()),
+            )
+            .set_alignment(CellAlignment::Right),
             Cell::new(bytes(tp.estimated_bytes().max(0) as u64))
                 .set_alignment(CellAlignment::Right),
             Cell::new(tp.chunks().len()).set_alignment(CellAlignment::Right),
@@ -125,17 +128,19 @@ pub async fn copy(m: &Migration, plan: &Plan) -> Result<CopySummary, Error> {
     let total = multi.add(ProgressBar::new(0));
     total.set_style(
         ProgressStyle::with_template(
-            "{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+            "{prefix:>24} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
         )
         .expect("template")
         .progress_chars("=> "),
     );
     total.set_prefix("total");
-    let table_style =
-        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {msg}")
-            .expect("template")
-            .progress_chars("=> ");
-    let mut bars: HashMap<QualName, ProgressBar> = HashMap::new();
+    let table_style = ProgressStyle::with_template(
+        "{prefix:>24} [{bar:30}] {bytes}/{total_bytes} {msg} ETA {eta}",
+    )
+    .expect("template")
+    .progress_chars("=> ");
+    // Per table: its bar, when it started, rows so far.
+    let mut bars: HashMap<QualName, (ProgressBar, std::time::Instant, u64)> = HashMap::new();
     while let Some(event) = run.next_event().await {
         match event {
             Event::Started {
@@ -167,16 +172,27 @@ pub async fn copy(m: &Migration, plan: &Plan) -> Result<CopySummary, Error> {
                 let bar = multi.add(ProgressBar::new(estimated_bytes));
                 bar.set_style(table_style.clone());
                 bar.set_prefix(short(&table));
-                bars.insert(table, bar);
+                bar.set_message("0 rows");
+                bars.insert(table, (bar, std::time::Instant::now(), 0));
             }
             Event::Progress { table, bytes } => {
                 total.inc(bytes);
-                if let Some(b) = bars.get(&table) {
+                if let Some((b, _, _)) = bars.get(&table) {
                     b.inc(bytes);
                 }
             }
+            Event::ChunkDone { table, rows, .. } => {
+                if let Some((b, started, total_rows)) = bars.get_mut(&table) {
+                    *total_rows += rows;
+                    let secs = started.elapsed().as_secs_f64().max(0.001);
+                    b.set_message(format!(
+                        "{total_rows} rows, {:.0} rows/s",
+                        *total_rows as f64 / secs
+                    ));
+                }
+            }
             Event::TableDone { table, rows } => {
-                if let Some(b) = bars.remove(&table) {
+                if let Some((b, _, _)) = bars.remove(&table) {
                     b.finish_and_clear();
                     multi.remove(&b);
                 }
@@ -270,9 +286,4 @@ pub fn verify(r: &VerifyReport) {
     } else {
         println!("verify: {bad} of {} tables differ", r.tables().len());
     }
-}
-
-#[allow(dead_code)]
-pub fn duration(d: Duration) -> String {
-    format!("{:.1}s", d.as_secs_f64())
 }

@@ -169,7 +169,7 @@ pub(super) fn tables() -> String {
          (SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid AND c.relispartition), \
          ARRAY(SELECT i.inhparent FROM pg_catalog.pg_inherits i \
                WHERE i.inhrelid = c.oid AND NOT c.relispartition ORDER BY i.inhseqno), \
-         GREATEST(c.reltuples, 0)::int8, c.relpages::int8, pg_catalog.pg_table_size(c.oid), \
+         c.reltuples::int8, c.relpages::int8, pg_catalog.pg_table_size(c.oid), \
          pg_catalog.obj_description(c.oid, 'pg_class'), c.reloftype <> 0, \
          COALESCE(am.amname::text, 'heap') \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \

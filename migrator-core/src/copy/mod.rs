@@ -5,6 +5,7 @@
 
 mod pipe;
 pub(crate) mod post;
+pub(crate) mod snapshot;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -21,7 +22,6 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventSink, Stage};
 use crate::plan::{Chunk, Chunking, Phase, Plan, Severity, TablePlan};
 use crate::retry::RetryPolicy;
-use crate::sql::literal;
 use crate::state::{self, RunLock};
 use crate::target;
 
@@ -201,15 +201,7 @@ pub(crate) async fn run(
     });
 
     // One snapshot for every reader.
-    coordinator
-        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .await
-        .map_err(|e| Error::db(ErrorKind::Source, "opening the source snapshot", e))?;
-    let snapshot: String = coordinator
-        .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
-        .await
-        .map_err(|e| Error::db(ErrorKind::Source, "exporting the source snapshot", e))?
-        .get(0);
+    let snapshot = snapshot::export(&coordinator).await?;
 
     events.send(Event::Stage(Stage::Data));
     let (levels, replica) = if plan.data_only {
@@ -529,15 +521,7 @@ struct Sessions {
 
 async fn open_sessions(shared: &Shared) -> Result<Sessions> {
     let source = shared.ctx.source.connect(Side::Source).await?;
-    source
-        .batch_execute(&format!(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
-            literal(&shared.snapshot)
-        ))
-        .await
-        .map_err(|e| {
-            Error::db(ErrorKind::Source, "joining the source snapshot", e).retryable(false)
-        })?;
+    snapshot::import(&source, &shared.snapshot).await?;
     let target = shared.ctx.target.connect(Side::Target).await?;
     target
         .batch_execute(target::WRITER_SESSION)

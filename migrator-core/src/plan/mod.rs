@@ -68,9 +68,9 @@ impl TablePlan {
     pub fn chunks(&self) -> &[Chunk] {
         &self.chunks
     }
-    /// Estimated rows (from the source's statistics).
-    pub fn estimated_rows(&self) -> i64 {
-        self.est_rows
+    /// Estimated rows, from the source's statistics; `None` if the table was never analyzed.
+    pub fn estimated_rows(&self) -> Option<u64> {
+        (self.est_rows >= 0).then_some(self.est_rows as u64)
     }
     /// Estimated bytes on disk in the source.
     pub fn estimated_bytes(&self) -> i64 {

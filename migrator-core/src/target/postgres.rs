@@ -16,6 +16,22 @@ fn comment(what: impl std::fmt::Display, text: &Option<String>) -> Option<String
         .map(|t| format!("COMMENT ON {what} IS {}", literal(t)))
 }
 
+/// The statement that gives a trigger or rule its firing state (`tgenabled`/`ev_enabled`):
+/// none for the default `O`.
+fn enable_state(kind: &str, state: char, table: &QualName, name: &str) -> Option<String> {
+    let how = match state {
+        'D' => "DISABLE",
+        'R' => "ENABLE REPLICA",
+        'A' => "ENABLE ALWAYS",
+        _ => return None,
+    };
+    Some(format!(
+        "ALTER TABLE {} {how} {kind} {}",
+        table.sql(),
+        ident(name)
+    ))
+}
+
 fn with_options(options: &[String]) -> String {
     if options.is_empty() {
         return String::new();
@@ -180,24 +196,7 @@ pub(crate) fn schema_steps(cat: &Catalog) -> Vec<StepSpec> {
             continue;
         };
         let mut sql = vec![tr.definition.clone()];
-        match tr.enabled {
-            'D' => sql.push(format!(
-                "ALTER TABLE {} DISABLE TRIGGER {}",
-                table.sql(),
-                ident(&tr.name)
-            )),
-            'R' => sql.push(format!(
-                "ALTER TABLE {} ENABLE REPLICA TRIGGER {}",
-                table.sql(),
-                ident(&tr.name)
-            )),
-            'A' => sql.push(format!(
-                "ALTER TABLE {} ENABLE ALWAYS TRIGGER {}",
-                table.sql(),
-                ident(&tr.name)
-            )),
-            _ => {}
-        }
+        sql.extend(enable_state("TRIGGER", tr.enabled, &table, &tr.name));
         sql.extend(comment(
             format!("TRIGGER {} ON {}", ident(&tr.name), table.sql()),
             &tr.comment,
@@ -217,24 +216,7 @@ pub(crate) fn schema_steps(cat: &Catalog) -> Vec<StepSpec> {
             continue;
         };
         let mut sql = vec![r.definition.clone()];
-        match r.enabled {
-            'D' => sql.push(format!(
-                "ALTER TABLE {} DISABLE RULE {}",
-                table.sql(),
-                ident(&r.name)
-            )),
-            'R' => sql.push(format!(
-                "ALTER TABLE {} ENABLE REPLICA RULE {}",
-                table.sql(),
-                ident(&r.name)
-            )),
-            'A' => sql.push(format!(
-                "ALTER TABLE {} ENABLE ALWAYS RULE {}",
-                table.sql(),
-                ident(&r.name)
-            )),
-            _ => {}
-        }
+        sql.extend(enable_state("RULE", r.enabled, &table, &r.name));
         sql.extend(comment(
             format!("RULE {} ON {}", ident(&r.name), table.sql()),
             &r.comment,

@@ -10,8 +10,9 @@ use tokio::task::JoinSet;
 use crate::Ctx;
 use crate::catalog::{self, TableFilter};
 use crate::conn::Side;
+use crate::copy::snapshot;
 use crate::error::{Error, ErrorKind, Result};
-use crate::sql::{QualName, literal};
+use crate::sql::QualName;
 
 /// How deep verification goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,15 +111,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, _level: VerifyLevel) -> Result<VerifyRepo
     let mut names: Vec<QualName> = cat.data_tables().map(|t| t.name.clone()).collect();
     names.sort();
 
-    coordinator
-        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .await
-        .map_err(|e| Error::db(ErrorKind::Source, "opening the source snapshot", e))?;
-    let snapshot: String = coordinator
-        .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
-        .await
-        .map_err(|e| Error::db(ErrorKind::Source, "exporting the source snapshot", e))?
-        .get(0);
+    let snapshot = snapshot::export(&coordinator).await?;
 
     let queue = Arc::new(std::sync::Mutex::new(names.clone()));
     let jobs = ctx.config.jobs().min(names.len()).max(1);
@@ -129,13 +122,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, _level: VerifyLevel) -> Result<VerifyRepo
         let snapshot = snapshot.clone();
         set.spawn(async move {
             let source = ctx.source.connect(Side::Source).await?;
-            source
-                .batch_execute(&format!(
-                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
-                    literal(&snapshot)
-                ))
-                .await
-                .map_err(|e| Error::db(ErrorKind::Source, "joining the source snapshot", e))?;
+            snapshot::import(&source, &snapshot).await?;
             let target = ctx.target.connect(Side::Target).await?;
             let mut out = Vec::new();
             loop {
