@@ -139,3 +139,13 @@ REFRESH MATERIALIZED VIEW app.balance_by_status;
 -- Constraints added NOT VALID over rows that break them: the target must keep them so.
 ALTER TABLE app.tree ADD CONSTRAINT tree_name_check CHECK (name <> '') NOT VALID;
 ALTER TABLE app.doc ADD CONSTRAINT doc_account_fk FOREIGN KEY (account_id) REFERENCES app.account (id) NOT VALID;
+
+-- Functions whose bodies name other objects without a schema, as most application code
+-- does: an index and a materialized view that call them must build in the target too
+-- (pg_restore, which runs with an empty search_path, fails on exactly this).
+CREATE FUNCTION public.twice(i int) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT i * 2 $$;
+CREATE FUNCTION public.twice_plus_one(i int) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT twice(i) + 1 $$;
+CREATE TABLE public.measure (id int PRIMARY KEY, x int NOT NULL);
+INSERT INTO public.measure SELECT g, g % 50 FROM generate_series(1, 500) g;
+CREATE INDEX measure_twice ON public.measure (public.twice_plus_one(x));
+CREATE MATERIALIZED VIEW public.measure_summary AS SELECT public.twice_plus_one(x) AS y, count(*) AS n FROM public.measure GROUP BY 1;

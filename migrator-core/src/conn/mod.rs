@@ -59,6 +59,12 @@ impl TlsMode {
     }
 }
 
+/// Settings that make values print the same way on every server, for sessions that move
+/// rows in COPY's text form or compare rendered values.
+pub(crate) const CANONICAL_FORMAT: &str = "SET datestyle = 'ISO, MDY'; \
+     SET intervalstyle = 'postgres'; SET extra_float_digits = 3; SET timezone = 'UTC'; \
+     SET bytea_output = 'hex'";
+
 /// Which side of the migration a connection serves (used in messages and settings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Side {
@@ -229,7 +235,8 @@ impl Endpoint {
         })
     }
 
-    /// Opens a connection and applies the session settings every migrator session uses.
+    /// Opens a connection with no statement, lock or idle-in-transaction timeout: a COPY of
+    /// a large chunk, an index build or the snapshot-holding transaction may take long.
     pub(crate) async fn connect(&self, side: Side) -> Result<Client> {
         let client = match self.tls_mode {
             TlsMode::Disable => {
@@ -254,10 +261,8 @@ impl Endpoint {
         };
         client
             .batch_execute(
-                "SET datestyle = 'ISO, MDY'; SET intervalstyle = 'postgres'; \
-                 SET extra_float_digits = 3; SET timezone = 'UTC'; \
-                 SET statement_timeout = 0; SET lock_timeout = 0; \
-                 SET idle_in_transaction_session_timeout = 0; SET bytea_output = 'hex'",
+                "SET statement_timeout = 0; SET lock_timeout = 0; \
+                 SET idle_in_transaction_session_timeout = 0",
             )
             .await
             .map_err(|e| {

@@ -362,21 +362,21 @@ async fn load_levels(
     let names: Vec<String> = tables.iter().map(|t| t.name.to_string()).collect();
     let rows = control
         .query(
-            "SELECT c.conrelid::regclass::text, c.confrelid::regclass::text FROM pg_catalog.pg_constraint c \
+            "SELECT cn.nspname || '.' || cr.relname, fn.nspname || '.' || fr.relname \
+             FROM pg_catalog.pg_constraint c \
+             JOIN pg_catalog.pg_class cr ON cr.oid = c.conrelid \
+             JOIN pg_catalog.pg_namespace cn ON cn.oid = cr.relnamespace \
+             JOIN pg_catalog.pg_class fr ON fr.oid = c.confrelid \
+             JOIN pg_catalog.pg_namespace fn ON fn.oid = fr.relnamespace \
              WHERE c.contype = 'f' AND c.conrelid <> c.confrelid",
             &[],
         )
         .await
         .map_err(|e| Error::db(ErrorKind::Target, "reading target foreign keys", e))?;
-    let display = |regclass: String| -> String {
-        // regclass text is quoted only where needed and unqualified on the search path;
-        // search_path is empty here, so it is always qualified.
-        regclass.replace('"', "")
-    };
     let mut parents: HashMap<usize, HashSet<usize>> = HashMap::new();
     for r in rows {
-        let child = display(r.get(0));
-        let parent = display(r.get(1));
+        let child: String = r.get(0);
+        let parent: String = r.get(1);
         if let (Some(c), Some(p)) = (
             names.iter().position(|n| *n == child),
             names.iter().position(|n| *n == parent),
@@ -521,10 +521,18 @@ struct Sessions {
 
 async fn open_sessions(shared: &Shared) -> Result<Sessions> {
     let source = shared.ctx.source.connect(Side::Source).await?;
+    source
+        .batch_execute(crate::conn::CANONICAL_FORMAT)
+        .await
+        .map_err(|e| Error::db(ErrorKind::Source, "source session setup", e))?;
     snapshot::import(&source, &shared.snapshot).await?;
     let target = shared.ctx.target.connect(Side::Target).await?;
     target
-        .batch_execute(target::WRITER_SESSION)
+        .batch_execute(&format!(
+            "{}; {}",
+            crate::conn::CANONICAL_FORMAT,
+            target::WRITER_SESSION
+        ))
         .await
         .map_err(|e| Error::db(ErrorKind::Target, "target session setup", e))?;
     if shared.replica {

@@ -24,9 +24,10 @@ pub(crate) fn data_steps(profile: Profile, cat: &Catalog, data_only: bool) -> Ve
 /// Session settings for a target session that writes rows: commits need not wait for the
 /// disk, since a chunk lost to a server crash is lost with its manifest row and redone on
 /// resume; the run's last commit is made durable explicitly.
-pub(crate) const WRITER_SESSION: &str = "SET synchronous_commit = off; SET search_path = ''; \
-     SET check_function_bodies = false";
+pub(crate) const WRITER_SESSION: &str = "SET synchronous_commit = off";
 
-/// Session settings for a target session that runs DDL.
-pub(crate) const DDL_SESSION: &str = "SET search_path = ''; SET check_function_bodies = false; \
-     SET client_min_messages = warning";
+/// Session settings for a target session that runs DDL. Every name in the rendered DDL is
+/// qualified, so the session keeps the server's `search_path` and time zone: functions that
+/// run during an index build or a materialized view refresh see what they see in the source.
+pub(crate) const DDL_SESSION: &str =
+    "SET check_function_bodies = false; SET client_min_messages = warning";
