@@ -121,7 +121,14 @@ pub(crate) struct EventSink {
 }
 
 impl EventSink {
+    /// Reports an event to the embedding program, and to `tracing` (stages at info level,
+    /// the rest at debug) so a log shows the run's timeline.
     pub fn send(&self, e: Event) {
+        match &e {
+            Event::Stage(stage) => tracing::info!(?stage, "stage"),
+            Event::Progress { .. } => {}
+            other => tracing::debug!(event = ?other),
+        }
         let _ = self.tx.send(e);
     }
 
