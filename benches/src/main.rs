@@ -1,0 +1,547 @@
+//! `bench`: measures `migrator copy` side by side with the usual PostgreSQL migration tools,
+//! on the same generated data, in one run, and writes the results to BENCHMARKS.md.
+//!
+//! ```text
+//! cargo build --release -p migrator-cli -p migrator-benches
+//! cargo run --release -p migrator-benches -- [--scale 100mb|1gb|5gb] [--runs 3] [--jobs 2]
+//!     [--warmup 1] [--out BENCHMARKS.md] [--json FILE] [--quiet-wait 60] [--keep-logs]
+//! ```
+//!
+//! What one invocation does:
+//! 1. starts two throwaway PostgreSQL clusters (source and target) with the same
+//!    load-friendly settings (`fixtures::Cluster`, which already runs with `fsync = off`);
+//! 2. generates a deterministic dataset in the source ([`dataset`]), untimed;
+//! 3. runs every contender ([`contenders`]) `--warmup` rounds untimed and then `--runs`
+//!    rounds timed, interleaved round by round, each run from a fresh target database,
+//!    timing one child process per run ([`measure`]), recording what else used the CPUs
+//!    meanwhile ([`noise`]), and accepting the run only if its result checks out;
+//! 4. writes the machine ([`machine`]), the dataset, medians, rates, peak RSS and every run
+//!    to `--out` ([`report`]) and prints the same tables.
+//!
+//! Time: at `--scale 1gb` with the defaults, about 17 minutes on 2 CPUs (generation about
+//! a minute; `pg_dump -Fd` is the slowest contender); `100mb` takes about 2 minutes, `5gb`
+//! roughly an hour.
+//!
+//! It runs the `migrator` binary that sits next to its own executable (same target
+//! directory and profile), building it with cargo only if it is missing, and copies it
+//! aside first so that a concurrent build cannot swap it mid-run. It never asserts anything
+//! about timings: a slow contender is a result, a wrong one is a failure.
+
+mod contenders;
+mod dataset;
+mod machine;
+mod measure;
+mod noise;
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use fixtures::{Cluster, ClusterOptions};
+
+use contenders::{Bench, Contender, Scenario};
+use dataset::Scale;
+use report::{Report, RunResult};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "bench",
+    about = "Benchmark `migrator copy` against pg_dump/pg_restore and raw COPY pipes on generated data."
+)]
+struct Args {
+    /// Dataset size (total pg_table_size of the source tables).
+    #[arg(long, value_enum, default_value = "1gb")]
+    scale: Scale,
+    /// Runs per contender; the report shows medians.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Warm-up rounds before the measured ones (every contender once per round; shown in
+    /// the report but not in the medians).
+    #[arg(long, default_value_t = 1)]
+    warmup: u32,
+    /// Parallel jobs for every contender that has such an option.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    jobs: u32,
+    /// Where to write the Markdown report (default: BENCHMARKS.md at the workspace root).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Also write the raw results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// The migrator binary to measure (default: `migrator` next to this executable).
+    #[arg(long)]
+    migrator: Option<PathBuf>,
+    /// Before each timed run, wait up to this many seconds for other work on the machine
+    /// to use less than a fifth of a CPU (0: do not wait).
+    #[arg(long, default_value_t = 60)]
+    quiet_wait: u64,
+    /// Keep the scratch directory (per-run logs) even when every run succeeded.
+    #[arg(long)]
+    keep_logs: bool,
+    /// After generating the dataset, print both URLs and wait for Enter before measuring
+    /// (to look at the databases by hand).
+    #[arg(long)]
+    pause: bool,
+}
+
+/// The workspace root (this package lives in `<root>/benches`).
+fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// The `migrator` binary: `--migrator`, else next to this executable, built with cargo in
+/// the same profile and target directory if it is not there yet.
+fn find_migrator(explicit: Option<PathBuf>) -> Result<PathBuf, String> {
+    if let Some(p) = explicit {
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(format!("--migrator {}: no such file", p.display()))
+        };
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("locating this executable: {e}"))?;
+    let dir = exe
+        .parent()
+        .ok_or_else(|| format!("{} has no parent directory", exe.display()))?;
+    let bin = dir.join("migrator");
+    let profile = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    if profile != "release" {
+        eprintln!(
+            "warning: running from the '{profile}' profile: its migrator is not an optimized \
+             build and its numbers are not representative (use --release)"
+        );
+    }
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    let target_dir = dir
+        .parent()
+        .ok_or_else(|| format!("{} has no parent directory", dir.display()))?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root())
+        .args(["build", "-p", "migrator-cli", "--target-dir"])
+        .arg(target_dir);
+    match profile.as_str() {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    println!("{} is missing; building it: {cmd:?}", bin.display());
+    let status = cmd
+        .status()
+        .map_err(|e| format!("running cargo to build migrator: {e}"))?;
+    if !status.success() || !bin.is_file() {
+        return Err(format!(
+            "building migrator failed ({status}); run `cargo build --release -p migrator-cli` \
+             first"
+        ));
+    }
+    Ok(bin)
+}
+
+/// `which`: the first executable named `name` on `$PATH`.
+fn which(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| {
+            p.metadata()
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+}
+
+/// The command line as it was typed: the `cargo run` form when cargo started us (cargo
+/// sets `CARGO_PKG_NAME` for the program it runs), else the executable's own argv.
+fn invocation() -> String {
+    let mut argv = std::env::args();
+    let argv0 = argv.next().unwrap_or_else(|| "bench".into());
+    let rest: String = argv.map(|a| format!(" {a}")).collect();
+    if std::env::var_os("CARGO_PKG_NAME").is_some() {
+        let profile = std::env::current_exe()
+            .ok()
+            .and_then(|e| Some(e.parent()?.file_name()?.to_string_lossy().to_string()))
+            .unwrap_or_default();
+        let flag = match profile.as_str() {
+            "release" => " --release".to_string(),
+            "debug" => String::new(),
+            other => format!(" --profile {other}"),
+        };
+        format!("cargo run{flag} -p migrator-benches --{rest}")
+    } else {
+        format!("{argv0}{rest}")
+    }
+}
+
+fn now_utc() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "at an unknown date".into())
+}
+
+/// Settings for both clusters, on top of the fixtures' (fsync off, etc.). `wal_level` stays
+/// at its default so that loads are WAL-logged as on a managed target.
+fn cluster_options() -> ClusterOptions {
+    let settings = [
+        ("shared_buffers", "1GB"),
+        ("maintenance_work_mem", "512MB"),
+        ("work_mem", "64MB"),
+        ("max_wal_size", "8GB"),
+        ("checkpoint_timeout", "30min"),
+    ];
+    ClusterOptions {
+        settings: settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..ClusterOptions::default()
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), String> {
+    let command = invocation();
+    let migrator = find_migrator(args.migrator.clone())?;
+    let pgcopydb = which("pgcopydb");
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| workspace_root().join("BENCHMARKS.md"));
+    let jobs = args.jobs as usize;
+    let runs = args.runs as usize;
+    println!("migrator: {}", migrator.display());
+    match &pgcopydb {
+        Some(p) => println!("pgcopydb: {}", p.display()),
+        None => {
+            println!("pgcopydb: not installed (`which pgcopydb` found nothing); recorded as such")
+        }
+    }
+
+    let load_at_start = machine::load_average();
+    let mut scratch = Scratch {
+        path: std::env::temp_dir().join(format!("migrator-bench-{}", std::process::id())),
+        keep: args.keep_logs,
+    };
+    let work = scratch.path.clone();
+    std::fs::create_dir_all(work.join("logs"))
+        .map_err(|e| format!("creating {}: {e}", work.display()))?;
+    // Other builds may replace target/release/migrator while this runs: every run uses one
+    // private copy, taken now.
+    let pinned = work.join("migrator");
+    let pin = || -> std::io::Result<()> {
+        let built = std::fs::metadata(&migrator)?.modified()?;
+        std::fs::copy(&migrator, &pinned)?;
+        // Keep the build time, which the report states.
+        std::fs::File::options()
+            .write(true)
+            .open(&pinned)?
+            .set_modified(built)
+    };
+    pin().map_err(|e| {
+        format!(
+            "copying {} to {}: {e}",
+            migrator.display(),
+            pinned.display()
+        )
+    })?;
+
+    println!("starting the source and target clusters");
+    let source = Cluster::start_with(cluster_options())
+        .map_err(|e| format!("starting the source cluster: {e}"))?;
+    let target = Cluster::start_with(cluster_options())
+        .map_err(|e| format!("starting the target cluster: {e}"))?;
+    let (source_db, target_db) = ("bench_src", "bench_tgt");
+
+    println!(
+        "generating the {} dataset in the source (untimed)",
+        args.scale.name()
+    );
+    let t0 = Instant::now();
+    dataset::generate(&source, source_db, args.scale)?;
+    let generation = t0.elapsed();
+    let tables = dataset::table_stats(&source, source_db)?;
+    let total_rows: u64 = tables.iter().map(|t| t.rows).sum();
+    let total_bytes: u64 = tables.iter().map(|t| t.table_bytes).sum();
+    println!(
+        "generated in {:.0} s: {} tables, {total_rows} rows, {:.1} MB of tables",
+        generation.as_secs_f64(),
+        tables.len(),
+        total_bytes as f64 / 1e6
+    );
+    for t in &tables {
+        println!(
+            "  {:<12} {:>10} rows {:>9.1} MB",
+            t.name,
+            t.rows,
+            t.table_bytes as f64 / 1e6
+        );
+    }
+
+    if args.pause {
+        println!(
+            "source: {}\ntarget cluster: {}\npress Enter to go on",
+            source.url(source_db),
+            target.url("postgres")
+        );
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+    }
+
+    let mut machine = machine::describe(&target, &migrator, &pinned, &workspace_root())?;
+    let bench = Bench {
+        source: &source,
+        target: &target,
+        source_db,
+        target_db,
+        jobs,
+        migrator: &pinned,
+        pgcopydb: pgcopydb.as_deref(),
+        work: &work,
+        tables: &tables,
+    };
+    bench.write_schema_files()?;
+
+    let contenders = contenders::all(jobs, pgcopydb.as_deref());
+    let watch = noise::Watch::new(&[&source.data_dir(), &target.data_dir()]);
+    let quiet_wait = Duration::from_secs(args.quiet_wait);
+    let mut results: Vec<Vec<RunResult>> = vec![Vec::new(); contenders.len()];
+    let mut warmups: Vec<Vec<RunResult>> = vec![Vec::new(); contenders.len()];
+    let warmup = args.warmup as usize;
+    let mut failures = 0;
+    for round in 1..=warmup + runs {
+        let (name, counted) = if round <= warmup {
+            (format!("warm-up {round}"), false)
+        } else {
+            (format!("run {}", round - warmup), true)
+        };
+        println!(
+            "{name} of {}{}",
+            if counted { runs } else { warmup },
+            if counted { "" } else { " (not counted)" }
+        );
+        for (i, c) in contenders.iter().enumerate() {
+            if let Some(why) = &c.unavailable {
+                if round == warmup + 1 {
+                    println!("  {:<48} {why}", c.label);
+                    results[i].push(RunResult::Unavailable(why.clone()));
+                }
+                continue;
+            }
+            let r = run_once(&bench, c, &name.replace(' ', ""), &watch, quiet_wait)?;
+            print_result(c, &r);
+            if matches!(r, RunResult::Failed { .. }) {
+                failures += 1;
+                scratch.keep = true;
+            }
+            if counted {
+                results[i].push(r);
+            } else {
+                warmups[i].push(r);
+            }
+        }
+    }
+
+    if let Some(share) = report::steal_share(&results) {
+        machine.push((
+            "CPU steal during the measured runs".into(),
+            format!(
+                "{:.0}% of the VM's CPU capacity went to other virtual machines on the host \
+                 (see \"steal s\" under Every run)",
+                share * 100.0
+            ),
+        ));
+    }
+    machine.push((
+        "load average (1/5/15 min)".into(),
+        format!(
+            "{load_at_start} before the clusters started, {} at the end (the latter \
+             includes the benchmark's own load)",
+            machine::load_average()
+        ),
+    ));
+    let report = Report {
+        command,
+        date: now_utc(),
+        scale: args.scale,
+        runs,
+        jobs,
+        machine,
+        tables: &tables,
+        generation,
+        contenders: &contenders,
+        results: &results,
+        warmup,
+        warmups: &warmups,
+    };
+    println!("\nDataset\n\n{}", report.dataset_table());
+    println!(
+        "A. Data movement into existing tables (medians, {runs} run(s) each)\n\n{}",
+        report.medians_table(Scenario::DataOnly)
+    );
+    println!(
+        "B. Whole migration into an empty database (medians, {runs} run(s) each)\n\n{}",
+        report.medians_table(Scenario::Full)
+    );
+    std::fs::write(&out, report.markdown())
+        .map_err(|e| format!("writing {}: {e}", out.display()))?;
+    println!("wrote {}", out.display());
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report.json())
+            .map_err(|e| format!("encoding the JSON results: {e}"))?;
+        std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+
+    if failures > 0 {
+        println!(
+            "{failures} run(s) failed; their logs are kept in {}",
+            work.join("logs").display()
+        );
+    } else if args.keep_logs {
+        println!("logs kept in {}", work.join("logs").display());
+    }
+    Ok(())
+}
+
+/// The scratch directory (pinned migrator copy, schema files, scripts, logs, dump
+/// directories). Removed when dropped, also after an error; with `keep`, only the logs and
+/// small files stay.
+struct Scratch {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if self.keep {
+            let _ = std::fs::remove_file(self.path.join("migrator"));
+            let _ = std::fs::remove_dir_all(self.path.join("dump-dir"));
+            let _ = std::fs::remove_dir_all(self.path.join("pgcopydb-dir"));
+        } else {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Prints one run's outcome (and, for a failure, the command, log and its last lines).
+fn print_result(c: &Contender, r: &RunResult) {
+    match r {
+        RunResult::Ok(o, note) => println!(
+            "  {:<48} {:>8.2} s  {:>4.0} MiB peak RSS  other programs {:>4.1} s{}  steal {:>4.1} s{}{}",
+            c.label,
+            o.wall.as_secs_f64(),
+            o.max_rss_kib as f64 / 1024.0,
+            o.outside.map_or(0.0, |x| x.other),
+            if report::busy(o).0 { " ⚠" } else { "" },
+            o.outside.map_or(0.0, |x| x.steal),
+            if report::busy(o).1 { " ⚠" } else { "" },
+            note.as_ref()
+                .map(|n| format!("  ({n})"))
+                .unwrap_or_default()
+        ),
+        RunResult::Failed {
+            reason,
+            command,
+            log,
+            log_tail,
+            ..
+        } => {
+            println!("  {:<48} FAILED: {reason}", c.label);
+            if let Some(command) = command {
+                println!("    command: {command}");
+            }
+            if let Some(log) = log {
+                println!("    log: {}", log.display());
+            }
+            for line in log_tail.lines() {
+                println!("    | {line}");
+            }
+        }
+        RunResult::Unavailable(why) => println!("  {:<48} {why}", c.label),
+    }
+}
+
+/// One run of `c`: prepare (untimed), run (timed), check (untimed). Errors are the
+/// harness's own (it cannot prepare a target); a contender's failure is a `Failed` result.
+fn run_once(
+    bench: &Bench,
+    c: &Contender,
+    tag: &str,
+    watch: &noise::Watch,
+    quiet_wait: Duration,
+) -> Result<RunResult, String> {
+    bench
+        .prepare(c)
+        .map_err(|e| format!("preparing the target for {}: {e}", c.label))?;
+    let mut notes = Vec::new();
+    if !quiet_wait.is_zero() {
+        let (waited, quiet) = watch.wait_quiet(0.2, quiet_wait);
+        if !quiet {
+            notes.push(format!(
+                "machine still busy after waiting {:.0} s",
+                waited.as_secs_f64()
+            ));
+        } else if waited > Duration::from_secs(2) {
+            println!(
+                "  (waited {:.0} s for other work on the machine to stop)",
+                waited.as_secs_f64()
+            );
+        }
+    }
+    let mut cmd = bench.command(c)?;
+    let shown = format!("{cmd:?}");
+    let log = bench.work.join("logs").join(format!("{}-{tag}.log", c.key));
+    let failed = |reason: String, outcome| RunResult::Failed {
+        log_tail: measure::log_tail(&log, 15),
+        reason,
+        command: Some(shown.clone()),
+        outcome,
+        log: Some(log.clone()),
+    };
+    let mark = watch.mark();
+    let mut outcome = match measure::run(&mut cmd, &log) {
+        Ok(o) => o,
+        Err(e) => return Ok(failed(format!("could not run it: {e}"), None)),
+    };
+    outcome.outside = Some(watch.outside_since(&mark, outcome.cpu.as_secs_f64()));
+    if let Some(how) = &outcome.failure {
+        return Ok(failed(format!("it ended with {how}"), Some(outcome)));
+    }
+    match bench.check(c) {
+        Ok(()) => {
+            notes.extend(bench.phase_note(c, &log));
+            let note = (!notes.is_empty()).then(|| notes.join("; "));
+            Ok(RunResult::Ok(outcome, note))
+        }
+        Err(wrong) => Ok(failed(
+            format!("it exited 0 but its result is wrong: {wrong}"),
+            Some(outcome),
+        )),
+    }
+}

@@ -1,0 +1,119 @@
+//! Runs one contender as exactly one child process and measures it.
+//!
+//! - Wall time: from just before `spawn` to the moment `wait4(2)` reaps the child.
+//! - Peak RSS: `ru_maxrss` of the `rusage` that `wait4` returns for that child. On Linux this
+//!   is the largest resident set size among the child itself and every descendant it waited
+//!   for (the kernel folds each reaped child's maximum into its parent's), so a pipeline run
+//!   as `bash -c 'a | b'` reports the largest of `bash`, `a` and `b`. It is a maximum over
+//!   processes, not a sum: two processes of 50 MiB each running at once report 50 MiB.
+//!   Database server processes are not descendants of the contender and are not counted.
+//! - Client CPU: user + system time of the same process tree.
+//!
+//! The child's stdin is `/dev/null`; its stdout and stderr go to one log file.
+
+use std::fs::File;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What one measured run gave.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Spawn to reap.
+    pub wall: Duration,
+    /// Largest RSS in the child's waited-for process tree, in KiB.
+    pub max_rss_kib: u64,
+    /// User + system CPU time of that process tree.
+    pub cpu: Duration,
+    /// `None` when the child exited 0, else how it ended ("exit status 1", "signal 9").
+    pub failure: Option<String>,
+    /// CPU time that went elsewhere during the run, when known (filled in by the caller).
+    pub outside: Option<crate::noise::Outside>,
+}
+
+/// Spawns `cmd` with stdout and stderr appended to `log`, waits for it with `wait4` and
+/// returns what it measured. An error here means the child could not be run at all.
+pub fn run(cmd: &mut Command, log: &Path) -> Result<Outcome, String> {
+    let out = File::create(log).map_err(|e| format!("creating {}: {e}", log.display()))?;
+    let err = out
+        .try_clone()
+        .map_err(|e| format!("duplicating the log handle: {e}"))?;
+    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+
+    let start = Instant::now();
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("starting {:?}: {e}", cmd.get_program()))?;
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: wait4 on our own child's pid with valid pointers to locals.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+        if r == pid {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        return Err(format!("waiting for child {pid}: {e}"));
+    }
+    let wall = start.elapsed();
+    // The child is reaped; dropping the handle only closes our ends of its pipes (none).
+    drop(child);
+
+    let failure = if libc::WIFEXITED(status) {
+        match libc::WEXITSTATUS(status) {
+            0 => None,
+            code => Some(format!("exit status {code}")),
+        }
+    } else if libc::WIFSIGNALED(status) {
+        Some(format!("killed by signal {}", libc::WTERMSIG(status)))
+    } else {
+        Some(format!("ended with wait status {status:#x}"))
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Ok(Outcome {
+        wall,
+        max_rss_kib: ru.ru_maxrss.max(0) as u64,
+        cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
+        failure,
+        outside: None,
+    })
+}
+
+/// The last `n` lines of a log file, for error reports.
+pub fn log_tail(log: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measures_a_pipeline_and_its_failure() {
+        let dir = std::env::temp_dir().join(format!("bench-measure-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("log");
+        let ok = run(
+            Command::new("bash").args(["-c", "set -o pipefail; echo hi | cat"]),
+            &log,
+        )
+        .unwrap();
+        assert!(ok.failure.is_none());
+        assert!(ok.max_rss_kib > 0);
+        assert_eq!(log_tail(&log, 5), "hi");
+        let bad = run(
+            Command::new("bash").args(["-c", "set -o pipefail; false | cat"]),
+            &log,
+        )
+        .unwrap();
+        assert_eq!(bad.failure.as_deref(), Some("exit status 1"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

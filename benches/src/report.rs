@@ -1,0 +1,604 @@
+//! Turns the runs into numbers and text: medians per contender, the derived rates, and the
+//! Markdown written to BENCHMARKS.md (and printed).
+//!
+//! Rates use the same numerators for every contender: the source's total exact row count
+//! and total `pg_table_size` bytes, divided by the contender's median wall time. So rows/s
+//! and MB/s are "source database moved per second", comparable across contenders whatever
+//! each one actually sends over the wire.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::contenders::{Contender, Scenario};
+use crate::dataset::{self, Scale, TableStat};
+use crate::measure::Outcome;
+
+/// How one run of one contender ended.
+#[derive(Debug, Clone)]
+pub enum RunResult {
+    /// Exited 0 and its result checked out: timed. The note says more about the run.
+    Ok(Outcome, Option<String>),
+    /// Exited non-zero, or its result was wrong: not timed.
+    Failed {
+        reason: String,
+        /// The command that was run, as `std::process::Command` shows it.
+        command: Option<String>,
+        outcome: Option<Outcome>,
+        log: Option<PathBuf>,
+        log_tail: String,
+    },
+    /// Not run (e.g. not installed).
+    Unavailable(String),
+}
+
+/// Medians over a contender's successful runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Summary {
+    pub ok_runs: usize,
+    pub wall: f64,
+    pub wall_min: f64,
+    pub wall_max: f64,
+    pub max_rss_mib: f64,
+    pub cpu: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// `None` when no run succeeded.
+pub fn summarize(runs: &[RunResult]) -> Option<Summary> {
+    let ok: Vec<&Outcome> = runs
+        .iter()
+        .filter_map(|r| match r {
+            RunResult::Ok(o, _) => Some(o),
+            _ => None,
+        })
+        .collect();
+    if ok.is_empty() {
+        return None;
+    }
+    Some(Summary {
+        ok_runs: ok.len(),
+        wall: median(ok.iter().map(|o| o.wall.as_secs_f64()).collect()),
+        wall_min: ok
+            .iter()
+            .map(|o| o.wall.as_secs_f64())
+            .fold(f64::INFINITY, f64::min),
+        wall_max: ok.iter().map(|o| o.wall.as_secs_f64()).fold(0.0, f64::max),
+        max_rss_mib: median(ok.iter().map(|o| o.max_rss_kib as f64 / 1024.0).collect()),
+        cpu: median(ok.iter().map(|o| o.cpu.as_secs_f64()).collect()),
+    })
+}
+
+/// Everything the report shows.
+pub struct Report<'a> {
+    pub command: String,
+    pub date: String,
+    pub scale: Scale,
+    pub runs: usize,
+    pub jobs: usize,
+    pub machine: Vec<(String, String)>,
+    pub tables: &'a [TableStat],
+    pub generation: Duration,
+    pub contenders: &'a [Contender],
+    /// `[contender][run]`, measured runs only.
+    pub results: &'a [Vec<RunResult>],
+    /// Warm-up rounds run before the measured ones.
+    pub warmup: usize,
+    /// `[contender][warm-up round]`: shown, never in the medians.
+    pub warmups: &'a [Vec<RunResult>],
+}
+
+fn thousands(n: f64) -> String {
+    let s = format!("{:.0}", n.max(0.0));
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+fn secs(s: f64) -> String {
+    if s < 10.0 {
+        format!("{s:.2}")
+    } else {
+        format!("{s:.1}")
+    }
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / 1e6)
+}
+
+impl Report<'_> {
+    fn total_rows(&self) -> u64 {
+        self.tables.iter().map(|t| t.rows).sum()
+    }
+
+    fn total_bytes(&self) -> u64 {
+        self.tables.iter().map(|t| t.table_bytes).sum()
+    }
+
+    /// The dataset table.
+    pub fn dataset_table(&self) -> String {
+        let mut s = String::new();
+        s.push_str("| table | columns | rows | table MB | index MB | what |\n");
+        s.push_str("|---|---:|---:|---:|---:|---|\n");
+        for t in self.tables {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} |",
+                t.name,
+                t.columns,
+                thousands(t.rows as f64),
+                mb(t.table_bytes),
+                mb(t.index_bytes),
+                dataset::describe(&t.name)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "| **total** | | **{}** | **{}** | {} | |",
+            thousands(self.total_rows() as f64),
+            mb(self.total_bytes()),
+            mb(self.tables.iter().map(|t| t.index_bytes).sum())
+        );
+        s
+    }
+
+    /// The medians table of one scenario.
+    pub fn medians_table(&self, scenario: Scenario) -> String {
+        let idx: Vec<usize> = (0..self.contenders.len())
+            .filter(|&i| self.contenders[i].scenario == scenario)
+            .collect();
+        let base = idx.iter().find(|&&i| self.contenders[i].baseline).copied();
+        let base_label = base
+            .map(|i| self.contenders[i].label.clone())
+            .unwrap_or_default();
+        let base_wall = base
+            .and_then(|i| summarize(&self.results[i]))
+            .map(|s| s.wall);
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "| contender | ok runs | wall s | wall s min–max | rows/s | MB/s | peak RSS MiB | client CPU s | wall ÷ {} |",
+            cell(&base_label)
+        );
+        s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        for i in idx {
+            let c = &self.contenders[i];
+            let runs = &self.results[i];
+            if let Some(RunResult::Unavailable(why)) = runs.first() {
+                let _ = writeln!(s, "| {} | – | {why} | | | | | | |", cell(&c.label));
+                continue;
+            }
+            match summarize(runs) {
+                None => {
+                    let _ = writeln!(
+                        s,
+                        "| {} | 0/{} | **failed** (see below) | | | | | | |",
+                        cell(&c.label),
+                        runs.len()
+                    );
+                }
+                Some(m) => {
+                    let ratio = match base_wall {
+                        _ if c.baseline => "1.00 (baseline)".to_string(),
+                        Some(b) => format!("{:.2}", m.wall / b),
+                        None => "n/a".into(),
+                    };
+                    let _ = writeln!(
+                        s,
+                        "| {} | {}/{} | {} | {}–{} | {} | {:.1} | {:.0} | {:.1} | {ratio} |",
+                        cell(&c.label),
+                        m.ok_runs,
+                        runs.len(),
+                        secs(m.wall),
+                        secs(m.wall_min),
+                        secs(m.wall_max),
+                        thousands(self.total_rows() as f64 / m.wall),
+                        self.total_bytes() as f64 / 1e6 / m.wall,
+                        m.max_rss_mib,
+                        m.cpu,
+                    );
+                }
+            }
+        }
+        s
+    }
+
+    /// Every run, in the order they ran.
+    pub fn raw_table(&self) -> String {
+        let mut s = String::new();
+        s.push_str(
+            "| contender | run | wall s | peak RSS MiB | client CPU s | other programs CPU s | steal s | result |\n",
+        );
+        s.push_str("|---|---:|---:|---:|---:|---:|---:|---|\n");
+        for (i, c) in self.contenders.iter().enumerate() {
+            let warm = self.warmups.get(i).map(Vec::as_slice).unwrap_or(&[]);
+            let rows = warm
+                .iter()
+                .enumerate()
+                .map(|(r, res)| (format!("warm-up {}", r + 1), res))
+                .chain(
+                    self.results[i]
+                        .iter()
+                        .enumerate()
+                        .map(|(r, res)| ((r + 1).to_string(), res)),
+                );
+            for (run, res) in rows {
+                let (o, result) = match res {
+                    RunResult::Ok(o, note) => (
+                        Some(o),
+                        match note {
+                            Some(n) => format!("ok ({n})"),
+                            None => "ok".to_string(),
+                        },
+                    ),
+                    RunResult::Failed {
+                        reason, outcome, ..
+                    } => (outcome.as_ref(), format!("FAILED: {}", first_line(reason))),
+                    RunResult::Unavailable(why) => (None, why.clone()),
+                };
+                let (w, m, cpu, other, steal) = match o {
+                    Some(o) => {
+                        let (other, steal) = match o.outside {
+                            Some(x) => {
+                                let (b_other, b_steal) = busy(o);
+                                let flag = |v: f64, b: bool| {
+                                    if b {
+                                        format!("**{v:.1}** ⚠")
+                                    } else {
+                                        format!("{v:.1}")
+                                    }
+                                };
+                                (flag(x.other, b_other), flag(x.steal, b_steal))
+                            }
+                            None => ("–".into(), "–".into()),
+                        };
+                        (
+                            secs(o.wall.as_secs_f64()),
+                            format!("{:.0}", o.max_rss_kib as f64 / 1024.0),
+                            format!("{:.1}", o.cpu.as_secs_f64()),
+                            other,
+                            steal,
+                        )
+                    }
+                    None => ("–".into(), "–".into(), "–".into(), "–".into(), "–".into()),
+                };
+                let _ = writeln!(
+                    s,
+                    "| {} | {run} | {w} | {m} | {cpu} | {other} | {steal} | {result} |",
+                    cell(&c.label),
+                );
+            }
+        }
+        s
+    }
+
+    fn failures(&self) -> String {
+        let mut s = String::new();
+        for (i, c) in self.contenders.iter().enumerate() {
+            let warm = self.warmups.get(i).map(Vec::as_slice).unwrap_or(&[]);
+            let rows = warm
+                .iter()
+                .enumerate()
+                .map(|(r, res)| (format!("warm-up {}", r + 1), res))
+                .chain(
+                    self.results[i]
+                        .iter()
+                        .enumerate()
+                        .map(|(r, res)| (format!("run {}", r + 1), res)),
+                );
+            for (run, res) in rows {
+                if let RunResult::Failed {
+                    reason,
+                    command,
+                    log,
+                    log_tail,
+                    ..
+                } = res
+                {
+                    let _ = writeln!(s, "### {} — {run}\n", c.label);
+                    if let Some(command) = command {
+                        let _ = writeln!(s, "Command:\n\n```\n{command}\n```\n");
+                    }
+                    let _ = writeln!(s, "{reason}\n");
+                    if let Some(log) = log {
+                        let _ = writeln!(s, "Log: `{}`; its last lines:\n", log.display());
+                    }
+                    if !log_tail.is_empty() {
+                        let _ = writeln!(s, "```\n{log_tail}\n```\n");
+                    }
+                }
+            }
+        }
+        s
+    }
+
+    /// The whole BENCHMARKS.md.
+    pub fn markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "# Benchmarks: `migrator copy` against the usual tools\n");
+        let _ = writeln!(
+            s,
+            "Generated {} by the benchmark harness in `benches/` (package `migrator-benches`). \
+             Every number below comes from one invocation; nothing was edited by hand.\n",
+            self.date
+        );
+        let _ = writeln!(s, "Command:\n\n```\n{}\n```\n", self.command);
+        s.push_str(
+            "To reproduce (from the workspace root; the harness runs `target/release/migrator`, \
+             so build it first):\n\n```\ncargo build --release -p migrator-cli -p migrator-benches\n",
+        );
+        let _ = writeln!(
+            s,
+            "cargo run --release -p migrator-benches -- --scale {} --runs {} --jobs {}{}\n```\n",
+            self.scale.name(),
+            self.runs,
+            self.jobs,
+            if self.warmup == 1 {
+                String::new()
+            } else {
+                format!(" --warmup {}", self.warmup)
+            }
+        );
+
+        s.push_str("## Machine\n\n| | |\n|---|---|\n");
+        for (k, v) in &self.machine {
+            let _ = writeln!(s, "| {k} | {v} |");
+        }
+        s.push_str(
+            "\nSource and target are two PostgreSQL clusters on this same machine (loopback TCP, \
+             no TLS), started by the harness with the settings above. **`fsync = off`** (also \
+             `synchronous_commit = off`, `full_page_writes = off`): these are throwaway test \
+             clusters, so the numbers are for CPU, network-stack and WAL-generation cost, not for \
+             disk flushes. `wal_level` is left at its default (`replica`), as on RDS, so bulk \
+             loads are fully WAL-logged. Autovacuum is off on both clusters. Clients and both \
+             servers share the same CPUs, so the source's reads, the client and the target's \
+             writes compete for them.\n\n",
+        );
+
+        let _ = writeln!(s, "## Dataset (`--scale {}`)\n", self.scale.name());
+        let _ = writeln!(
+            s,
+            "Generated once in the source, server-side with SQL, deterministic (every value is \
+             a function of the row number: `md5` of row number and a per-column salt; document \
+             bodies are sentences of words from a fixed 128-word vocabulary picked the same \
+             way, so they compress like prose; `sha256` chains for the blobs); not timed (it took {:.0} s). Primary keys, 8 secondary \
+             indexes (one unique) and 4 foreign keys were built after the load, sequences set \
+             to the highest id, then `VACUUM (FREEZE, ANALYZE)` and `CHECKPOINT`. \"table MB\" is \
+             `pg_table_size` (heap + TOAST + maps, no indexes); rows are exact counts.\n",
+            self.generation.as_secs_f64()
+        );
+        s.push_str(&self.dataset_table());
+        s.push('\n');
+
+        s.push_str("## Method\n\n");
+        let _ = writeln!(
+            s,
+            "- Every contender is timed from a freshly created target database (dropped and \
+             re-created before each run), with `--jobs {j}` / `-j {j}` where the tool has it. \
+             Before each run both servers are checkpointed; the source data is warm in memory \
+             for every run (it fits in `shared_buffers` + page cache).\n\
+             - Runs are interleaved: round 1 runs every contender once, in the order of the \
+             tables below, then round 2, and so on; the tables show the **median of {r} run(s)** \
+             (mean of the middle two for an even count) and the range. {w} warm-up round(s) \
+             of every contender ran first and are listed under \"Every run\" but are not in \
+             the medians: the first runs on fresh clusters pay for creating WAL segment files \
+             and for cold caches, which a long-lived target does not.\n\
+             - **Wall s**: from spawning the contender's one child process to reaping it.\n\
+             - **rows/s** and **MB/s**: the source's total rows ({rows}) and total table bytes \
+             ({bytes} MB, `pg_table_size`, 1 MB = 10^6 bytes) divided by the median wall time, \
+             the same numerators for every contender.\n\
+             - **Peak RSS MiB**: each contender runs as exactly one child process (`bash -c` for \
+             pipelines, with `pipefail`); this is `ru_maxrss` from `wait4(2)` on that child, \
+             which on Linux is the largest resident set among that child and all the \
+             descendants it waited for (a maximum, not a sum across processes). Server \
+             processes are not included. **Client CPU s** is user + system time of the same \
+             process tree.\n\
+             - **Other programs CPU s**: CPU time the machine spent on programs other than \
+             this benchmark (its two clusters, the contender's processes, the harness) during the \
+             run: user + system time from `/proc/stat` minus the servers', the contender's, the \
+             harness's and kernel threads' CPU time. Before each run the harness waits (up to \
+             a minute) for that to drop under a fifth of a CPU. **Steal s**: CPU time the \
+             hypervisor gave to other virtual machines while this one wanted it (`/proc/stat` \
+             steal); nothing here can avoid it. Neither explains all run-to-run variation on a \
+             virtual machine (a busy sibling hyperthread or the host's disk does not show up \
+             here), hence the ranges. Values above a tenth of the machine's CPU capacity \
+             over the run are marked ⚠ in \"Every run\"; those runs are still in the medians.\n\
+             - **Correctness**: a run counts only if it exited 0 and every source table has \
+             exactly the source's row count in the target; for the whole migration also the \
+             same number of valid indexes per table (unique and not), the same validated \
+             constraints per table and type, and every sequence's next value at least the \
+             source's. A run that fails any of this is reported as failed and not timed. \
+             Contents are not compared byte for byte.",
+            j = self.jobs,
+            r = self.runs,
+            w = self.warmup,
+            rows = thousands(self.total_rows() as f64),
+            bytes = mb(self.total_bytes()),
+        );
+        s.push_str(
+            "- **A. Data into existing tables**: before the clock starts the target gets \
+             `pg_dump --schema-only --section=pre-data` of the source (tables, sequences, \
+             defaults) plus the primary keys (taken from the source catalog, since `pg_dump` \
+             puts them in post-data); no secondary indexes, no foreign keys. Timed: only the \
+             data movement. The raw pipe runs, per table, `psql -c \"COPY t TO STDOUT (FORMAT \
+             binary)\" SRC | psql -c \"COPY t FROM STDIN (FORMAT binary)\" TGT`, N tables at a \
+             time (`xargs -P N`, largest table first): the ceiling for one machine without \
+             splitting tables. It sets no sequences; `pg_dump --data-only` and migrator do. \
+             migrator also runs `ANALYZE` on each table it loaded, which the other two do not.\n\
+             - **B. Whole migration** into an empty database: schema, data, indexes, \
+             constraints, sequences. `pg_dump -Fd` uses its default compression (gzip); its \
+             time includes writing and reading the dump directory on the same disk. migrator \
+             also runs `ANALYZE`; neither `pg_dump | psql` nor `pg_restore` does.\n\n",
+        );
+
+        let _ = writeln!(
+            s,
+            "## A. Data movement into existing tables (medians, {} run(s) each)\n",
+            self.runs
+        );
+        s.push_str(&self.medians_table(Scenario::DataOnly));
+        let _ = writeln!(
+            s,
+            "\n## B. Whole migration into an empty database (medians, {} run(s) each)\n",
+            self.runs
+        );
+        s.push_str(&self.medians_table(Scenario::Full));
+        s.push_str("\n## Every run\n\n");
+        s.push_str(&self.raw_table());
+        let failures = self.failures();
+        if !failures.is_empty() {
+            s.push_str("\n## Failures\n\n");
+            s.push_str(&failures);
+        }
+        s
+    }
+
+    /// The JSON form of the same results.
+    pub fn json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let runs = |rs: &[RunResult]| -> Vec<serde_json::Value> {
+            rs.iter()
+                .map(|r| match r {
+                    RunResult::Ok(o, note) => json!({
+                        "ok": true,
+                        "note": note,
+                        "wall_s": o.wall.as_secs_f64(),
+                        "max_rss_kib": o.max_rss_kib,
+                        "cpu_s": o.cpu.as_secs_f64(),
+                        "other_programs_cpu_s": o.outside.map(|x| x.other),
+                        "steal_s": o.outside.map(|x| x.steal),
+                    }),
+                    RunResult::Failed {
+                        reason, outcome, ..
+                    } => json!({
+                        "ok": false,
+                        "reason": reason,
+                        "wall_s": outcome.as_ref().map(|o| o.wall.as_secs_f64()),
+                    }),
+                    RunResult::Unavailable(why) => json!({"ok": false, "unavailable": why}),
+                })
+                .collect()
+        };
+        json!({
+            "command": self.command,
+            "date": self.date,
+            "scale": self.scale.name(),
+            "jobs": self.jobs,
+            "machine": self.machine.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+            "tables": self.tables.iter().map(|t| json!({
+                "name": t.name, "columns": t.columns, "rows": t.rows,
+                "table_bytes": t.table_bytes, "index_bytes": t.index_bytes,
+            })).collect::<Vec<_>>(),
+            "contenders": self.contenders.iter().zip(self.results).enumerate().map(|(i, (c, rs))| json!({
+                "key": c.key,
+                "label": c.label,
+                "scenario": match c.scenario { Scenario::DataOnly => "A", Scenario::Full => "B" },
+                "baseline": c.baseline,
+                "runs": runs(rs),
+                "warmup_runs": runs(self.warmups.get(i).map(Vec::as_slice).unwrap_or(&[])),
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Whether other programs, and whether steal, took more than a tenth of the machine's CPU
+/// capacity during the run.
+pub fn busy(o: &Outcome) -> (bool, bool) {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as f64;
+    let cap = 0.1 * cpus * o.wall.as_secs_f64();
+    match o.outside {
+        Some(x) => (x.other > cap, x.steal > cap),
+        None => (false, false),
+    }
+}
+
+/// Steal over all measured runs, as a share of their CPU capacity (`None` without data).
+pub fn steal_share(results: &[Vec<RunResult>]) -> Option<f64> {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as f64;
+    let (mut steal, mut cap) = (0.0, 0.0);
+    for r in results.iter().flatten() {
+        let o = match r {
+            RunResult::Ok(o, _) => Some(o),
+            RunResult::Failed { outcome, .. } => outcome.as_ref(),
+            RunResult::Unavailable(_) => None,
+        };
+        if let Some(o) = o
+            && let Some(x) = o.outside
+        {
+            steal += x.steal;
+            cap += cpus * o.wall.as_secs_f64();
+        }
+    }
+    (cap > 0.0).then(|| steal / cap)
+}
+
+/// Text for a Markdown table cell.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+fn first_line(s: &str) -> String {
+    let l = s.lines().next().unwrap_or("");
+    let l = l.replace('|', "\\|");
+    if l.chars().count() > 160 {
+        format!("{}…", l.chars().take(160).collect::<String>())
+    } else {
+        l
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_and_formatting() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(thousands(1234567.4), "1,234,567");
+        assert_eq!(thousands(999.0), "999");
+        let o = |s| {
+            RunResult::Ok(
+                Outcome {
+                    wall: Duration::from_secs(s),
+                    max_rss_kib: 2048,
+                    cpu: Duration::from_secs(1),
+                    failure: None,
+                    outside: None,
+                },
+                None,
+            )
+        };
+        let failed = RunResult::Failed {
+            reason: "x".into(),
+            command: None,
+            outcome: None,
+            log: None,
+            log_tail: String::new(),
+        };
+        let m = summarize(&[o(3), failed.clone(), o(5)]).unwrap();
+        assert_eq!(m.ok_runs, 2);
+        assert_eq!(m.wall, 4.0);
+        assert_eq!(m.max_rss_mib, 2.0);
+        assert!(summarize(&[failed]).is_none());
+    }
+}
