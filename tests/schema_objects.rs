@@ -57,6 +57,12 @@ fn every_object_kind_round_trips() {
         ),
         "D"
     );
+    // Rows of tables without stored columns are still rows.
+    assert_eq!(scalar(&dst, "SELECT count(*) FROM app.no_columns"), "7");
+    assert_eq!(
+        scalar(&dst, "SELECT count(*), min(g) FROM app.only_generated"),
+        "3|42"
+    );
 }
 
 #[test]

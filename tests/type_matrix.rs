@@ -36,6 +36,12 @@ fn every_value_of_every_type_arrives_exactly() {
     assert_eq!(format_of("types"), "text");
     assert_eq!(format_of("numerics"), "binary");
     assert_eq!(format_of("bytea_values"), "binary");
+    // Planning changed nothing in the target.
+    assert!(data_tables(&dst).is_empty());
+    assert_eq!(
+        scalar(&dst, "SELECT to_regnamespace('_migrator') IS NULL"),
+        "t"
+    );
 
     assert_success(&copy(&src, &dst, &[]), "copy");
     let tables = type_matrix::tables(&src).unwrap();

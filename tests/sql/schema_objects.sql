@@ -149,3 +149,9 @@ CREATE TABLE public.measure (id int PRIMARY KEY, x int NOT NULL);
 INSERT INTO public.measure SELECT g, g % 50 FROM generate_series(1, 500) g;
 CREATE INDEX measure_twice ON public.measure (public.twice_plus_one(x));
 CREATE MATERIALIZED VIEW public.measure_summary AS SELECT public.twice_plus_one(x) AS y, count(*) AS n FROM public.measure GROUP BY 1;
+
+-- A table with no columns still holds rows; one whose only column is generated stores none.
+CREATE TABLE app.no_columns ();
+INSERT INTO app.no_columns SELECT FROM generate_series(1, 7);
+CREATE TABLE app.only_generated (g int GENERATED ALWAYS AS (42) STORED);
+INSERT INTO app.only_generated SELECT FROM generate_series(1, 3);

@@ -22,23 +22,35 @@ fn format_clause(f: CopyFormat) -> &'static str {
     }
 }
 
+/// `(a, b, c)`, or nothing for a table without stored columns (which can still hold rows).
+fn column_list(t: &TablePlan) -> String {
+    if t.columns.is_empty() {
+        return String::new();
+    }
+    let cols: Vec<String> = t.columns.iter().map(|c| ident(c)).collect();
+    format!(" ({})", cols.join(", "))
+}
+
 /// The source statement that reads a chunk: `COPY table` when it can (the fastest path),
 /// else `COPY (SELECT ...)` for a key or page range or a column read as an expression.
 pub(crate) fn copy_out_sql(t: &TablePlan, chunk: &Chunk) -> String {
     let plain = t.read.iter().zip(&t.columns).all(|(r, c)| *r == ident(c));
     let predicate = t.chunking.predicate(chunk);
     if plain && predicate.is_none() {
-        let cols: Vec<String> = t.columns.iter().map(|c| ident(c)).collect();
         return format!(
-            "COPY {} ({}) TO STDOUT{}",
+            "COPY {}{} TO STDOUT{}",
             t.name.sql(),
-            cols.join(", "),
+            column_list(t),
             format_clause(t.format)
         );
     }
+    let select = if t.read.is_empty() {
+        String::new()
+    } else {
+        t.read.join(", ")
+    };
     format!(
-        "COPY (SELECT {} FROM ONLY {}{}) TO STDOUT{}",
-        t.read.join(", "),
+        "COPY (SELECT {select} FROM ONLY {}{}) TO STDOUT{}",
         t.name.sql(),
         predicate.map(|p| format!(" WHERE {p}")).unwrap_or_default(),
         format_clause(t.format)
@@ -47,11 +59,10 @@ pub(crate) fn copy_out_sql(t: &TablePlan, chunk: &Chunk) -> String {
 
 /// The target statement that writes a chunk.
 pub(crate) fn copy_in_sql(t: &TablePlan) -> String {
-    let cols: Vec<String> = t.columns.iter().map(|c| ident(c)).collect();
     format!(
-        "COPY {} ({}) FROM STDIN{}",
+        "COPY {}{} FROM STDIN{}",
         t.name.sql(),
-        cols.join(", "),
+        column_list(t),
         format_clause(t.format)
     )
 }
