@@ -36,6 +36,66 @@ fn pagila_copies_exactly() {
         "INSERT INTO actor (first_name, last_name) VALUES ('NEW', 'ACTOR') RETURNING actor_id",
     );
     assert_eq!(id, "201");
+    // A new row through every serial column, each taking its key from the sequence.
+    let inserts = [
+        (
+            "category",
+            "INSERT INTO category (name) VALUES ('New') RETURNING category_id",
+        ),
+        (
+            "country",
+            "INSERT INTO country (country) VALUES ('New') RETURNING country_id",
+        ),
+        (
+            "city",
+            "INSERT INTO city (city, country_id) VALUES ('New', 1) RETURNING city_id",
+        ),
+        (
+            "address",
+            "INSERT INTO address (address, district, city_id, phone) VALUES ('1 New St', 'D', 1, '1') RETURNING address_id",
+        ),
+        (
+            "language",
+            "INSERT INTO language (name) VALUES ('New') RETURNING language_id",
+        ),
+        (
+            "film",
+            "INSERT INTO film (title, language_id, fulltext) VALUES ('NEW FILM', 1, '') RETURNING film_id",
+        ),
+        (
+            "staff",
+            "INSERT INTO staff (first_name, last_name, address_id, store_id, username) VALUES ('N', 'S', 1, 1, 'ns') RETURNING staff_id",
+        ),
+        (
+            "store",
+            "INSERT INTO store (manager_staff_id, address_id) VALUES ((SELECT max(staff_id) FROM staff), 1) RETURNING store_id",
+        ),
+        (
+            "customer",
+            "INSERT INTO customer (store_id, first_name, last_name, address_id) VALUES (1, 'N', 'C', 1) RETURNING customer_id",
+        ),
+        (
+            "inventory",
+            "INSERT INTO inventory (film_id, store_id) VALUES (1, 1) RETURNING inventory_id",
+        ),
+        (
+            "rental",
+            "INSERT INTO rental (inventory_id, customer_id, staff_id) VALUES (1, 1, 1) RETURNING rental_id",
+        ),
+    ];
+    for (table, sql) in inserts {
+        let id: i64 = scalar(&dst, sql)
+            .parse()
+            .unwrap_or_else(|e| panic!("{table}: {e}"));
+        let max_before: i64 = scalar(&src, &format!("SELECT max({table}_id) FROM {table}"))
+            .parse()
+            .unwrap();
+        assert_eq!(
+            id,
+            max_before + 1,
+            "{table}: the new key must follow the copied ones"
+        );
+    }
     // 12 serial columns, and the payment sequence behind each of 8 partitions.
     assert_eq!(assert_sequences_past_max(&dst), 20);
     let payment = scalar(
