@@ -175,7 +175,7 @@ pub async fn copy(m: &Migration, plan: &Plan) -> Result<CopySummary, Error> {
                 bar.set_message("0 rows");
                 bars.insert(table, (bar, std::time::Instant::now(), 0));
             }
-            Event::Progress { table, bytes } => {
+            Event::Progress { table, bytes, .. } => {
                 total.inc(bytes);
                 if let Some((b, _, _)) = bars.get(&table) {
                     b.inc(bytes);
@@ -191,7 +191,7 @@ pub async fn copy(m: &Migration, plan: &Plan) -> Result<CopySummary, Error> {
                     ));
                 }
             }
-            Event::TableDone { table, rows } => {
+            Event::TableDone { table, rows, .. } => {
                 if let Some((b, _, _)) = bars.remove(&table) {
                     b.finish_and_clear();
                     multi.remove(&b);
@@ -205,10 +205,11 @@ pub async fn copy(m: &Migration, plan: &Plan) -> Result<CopySummary, Error> {
                 attempt,
                 delay,
                 reason,
+                ..
             } => {
                 multi.suspend(|| eprintln!("retry {attempt} of {what} in {delay:?}: {reason}"));
             }
-            Event::Warning { message } => multi.suspend(|| eprintln!("warning: {message}")),
+            Event::Warning { message, .. } => multi.suspend(|| eprintln!("warning: {message}")),
             _ => {}
         }
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::instrument::WithSubscriber;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::plan::StepKind;
@@ -16,6 +17,7 @@ use crate::sql::QualName;
 #[non_exhaustive]
 pub enum Event {
     /// The run begins: what there is to do, and what an earlier run already did.
+    #[non_exhaustive]
     Started {
         /// Tables to copy.
         tables: usize,
@@ -29,6 +31,7 @@ pub enum Event {
     /// A stage of the run begins.
     Stage(Stage),
     /// A table's first chunk starts.
+    #[non_exhaustive]
     TableStarted {
         /// The table.
         table: QualName,
@@ -40,6 +43,7 @@ pub enum Event {
         estimated_bytes: u64,
     },
     /// Bytes moved within a chunk since the last report (for smooth progress and ETA).
+    #[non_exhaustive]
     Progress {
         /// The table.
         table: QualName,
@@ -47,6 +51,7 @@ pub enum Event {
         bytes: u64,
     },
     /// A chunk is committed in the target.
+    #[non_exhaustive]
     ChunkDone {
         /// The table.
         table: QualName,
@@ -60,6 +65,7 @@ pub enum Event {
         elapsed: Duration,
     },
     /// All chunks of a table are done.
+    #[non_exhaustive]
     TableDone {
         /// The table.
         table: QualName,
@@ -67,6 +73,7 @@ pub enum Event {
         rows: u64,
     },
     /// A DDL step starts.
+    #[non_exhaustive]
     StepStarted {
         /// The step's id.
         id: String,
@@ -74,6 +81,7 @@ pub enum Event {
         kind: StepKind,
     },
     /// A DDL step is done.
+    #[non_exhaustive]
     StepDone {
         /// The step's id.
         id: String,
@@ -83,6 +91,7 @@ pub enum Event {
         elapsed: Duration,
     },
     /// Something failed in a way a retry can fix; the engine retries after `delay`.
+    #[non_exhaustive]
     Retry {
         /// What was being done.
         what: String,
@@ -94,16 +103,27 @@ pub enum Event {
         reason: String,
     },
     /// Something the user should know; the run goes on.
+    #[non_exhaustive]
     Warning {
         /// The message.
         message: String,
     },
+    /// Verification compared a table.
+    #[non_exhaustive]
+    TableVerified {
+        /// The table.
+        table: QualName,
+        /// The verdict.
+        verdict: crate::verify::Verdict,
+    },
 }
 
-/// The stages of a copy, in order.
+/// The stages of a run, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Stage {
+    /// Reading both catalogs and deciding what to do.
+    Plan,
     /// Creating types, sequences, tables.
     Schema,
     /// Copying rows.
@@ -144,8 +164,22 @@ impl EventSink {
     }
 }
 
-/// A run in progress: read its events, cancel it, await its result. Dropping the handle
-/// cancels the run; the target is left resumable either way.
+/// A run in progress (a plan, a copy, a verification): read its events, cancel it, await
+/// its result. `.await` on the handle itself waits for the result and ignores the events.
+/// Dropping the handle cancels the run; a cancelled copy leaves the target resumable.
+///
+/// ```no_run
+/// # async fn f(migration: migrator_core::Migration) -> migrator_core::Result<()> {
+/// // The short way: just the result.
+/// let plan = migration.plan().await?;
+/// // The long way: events while it runs, then the result.
+/// let mut run = migration.copy(&plan);
+/// while let Some(event) = run.next_event().await {
+///     println!("{event:?}");
+/// }
+/// let summary = run.finish().await?;
+/// # let _ = summary; Ok(()) }
+/// ```
 pub struct RunHandle<T> {
     events: mpsc::UnboundedReceiver<Event>,
     task: Option<JoinHandle<Result<T>>>,
@@ -162,7 +196,8 @@ impl<T: Send + 'static> RunHandle<T> {
         let fut = f(EventSink { tx }, cancel.clone());
         RunHandle {
             events: rx,
-            task: Some(tokio::spawn(fut)),
+            // The caller's tracing subscriber follows the run into its tasks.
+            task: Some(tokio::spawn(fut.with_current_subscriber())),
             cancel,
         }
     }
@@ -193,6 +228,15 @@ impl<T: Send + 'static> RunHandle<T> {
             }
             Err(e) => Err(Error::internal(format!("the run panicked: {e}"))),
         }
+    }
+}
+
+impl<T: Send + 'static> std::future::IntoFuture for RunHandle<T> {
+    type Output = Result<T>;
+    type IntoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.finish())
     }
 }
 

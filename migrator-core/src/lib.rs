@@ -1,38 +1,101 @@
 //! Migrator's engine: moves a live PostgreSQL database (Neon, Replit, any PostgreSQL) onto
-//! Amazon RDS for PostgreSQL or Aurora DSQL, under one consistent snapshot, resumable at any
-//! point, and proves afterwards that nothing was lost.
+//! Amazon RDS for PostgreSQL or Aurora DSQL under one consistent snapshot, resumable at any
+//! point, and proves afterwards that nothing was lost. The `migrator` command is a thin layer
+//! over this crate; everything it does, an embedding program can do too.
+//!
+//! # A migration, step by step
+//!
+//! 1. **Describe it.** A [`Migration`] is two connection strings and a [`Config`] (what a
+//!    `migrator.toml` holds: which tables, how many workers, chunk sizes). Building one
+//!    checks them and connects to nothing.
+//! 2. **Plan it.** [`Migration::plan`] reads both databases and returns a [`Plan`]: the
+//!    tables in copy order with their chunks and COPY format, every DDL step in dependency
+//!    order, and [`plan::Finding`]s (an unsupported object, a target that is not empty, a
+//!    column that does not match). Planning changes nothing anywhere; a plan with an
+//!    error finding cannot be copied.
+//! 3. **Copy it.** [`Migration::copy`] creates the schema, copies every chunk under one
+//!    source snapshot with `jobs` workers, then builds indexes, constraints and the rest.
+//!    It reports [`Event`]s as it goes (enough to draw progress and an ETA) and can be
+//!    cancelled at any moment. A chunk's rows commit in the target together with a
+//!    manifest row (schema `_migrator`), so calling `copy` again after any interruption,
+//!    even a killed process, resumes without losing or doubling a row.
+//! 4. **Verify it.** [`Migration::verify`] compares source and target table by table.
 //!
 //! ```no_run
-//! # async fn run() -> migrator_core::Result<()> {
-//! use migrator_core::{Event, Migration, VerifyLevel};
+//! use migrator_core::{Config, Event, Migration, VerifyLevel};
 //!
+//! # async fn run() -> migrator_core::Result<()> {
+//! let config = Config::from_toml(r#"
+//!     [tables]
+//!     exclude = ["public.sessions"]
+//!     [copy]
+//!     jobs = 4
+//! "#)?;
 //! let migration = Migration::builder()
 //!     .source("postgres://app@old-host/app")
-//!     .target("postgres://app@new-host/app?sslmode=verify-full")
+//!     .target("postgres://app@new-host/app?sslmode=verify-full&sslrootcert=rds-ca.pem")
+//!     .config(config)
 //!     .build()
 //!     .await?;
+//!
 //! let plan = migration.plan().await?;
+//! for finding in plan.findings() {
+//!     println!("{:?}: {}", finding.severity(), finding.message());
+//! }
+//!
 //! let mut run = migration.copy(&plan);
 //! while let Some(event) = run.next_event().await {
-//!     if let Event::TableDone { table, rows } = event {
-//!         println!("{table}: {rows} rows");
+//!     match event {
+//!         Event::TableDone { table, rows, .. } => println!("{table}: {rows} rows"),
+//!         Event::Retry { what, reason, .. } => println!("retrying {what}: {reason}"),
+//!         _ => {}
 //!     }
 //! }
 //! let summary = run.finish().await?;
+//! println!("{} rows in {:?}", summary.rows, summary.elapsed);
+//!
 //! let report = migration.verify(VerifyLevel::Counts).await?;
 //! assert!(report.is_clean());
-//! # let _ = summary;
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! The data's path is the module layout: [`conn`] (connections), `catalog` (what the source
-//! holds), [`plan`] (what will happen), `target` (each target profile's DDL and rules),
-//! `copy` (the engine), `state` (the manifest in the target), [`verify`].
+//! # Runs, events, cancellation
+//!
+//! `plan`, `copy` and `verify` each return a [`RunHandle`]: `.await` it for the result, or
+//! read its [`Event`]s with [`RunHandle::next_event`] and then call
+//! [`RunHandle::finish`]. [`RunHandle::cancel`] (or dropping the handle) stops the run
+//! within seconds; a cancelled copy leaves the target ready to resume.
+//!
+//! # Errors
+//!
+//! Every fallible call returns [`Error`]: one line that names the table, column or option
+//! at fault and never contains a password, with an [`ErrorKind`], the table and chunk it
+//! concerns, the server's SQLSTATE, and whether retrying can help
+//! ([`Error::is_retryable`]). Transient failures inside a run (a dropped connection, a
+//! serialization failure) are retried by the engine with backoff and reported as
+//! [`Event::Retry`]; only what retrying cannot fix reaches the caller.
+//!
+//! # Observability
+//!
+//! Besides events, the engine emits `tracing` spans and events: a `worker` span per copy
+//! worker, a `chunk` span (fields `table`, `chunk`) around every chunk, a `step` span (field
+//! `id`) around every DDL step, and a `verify_table` span (field `table`). Stages log at
+//! `info`, every event at `debug`. Install any subscriber to see them.
+//!
+//! # The data's path
+//!
+//! The source modules follow the data: `conn` (connection strings, TLS, sessions),
+//! `catalog` (what the source holds, read with the server's own renderers), [`plan`]
+//! (what will happen), `target` (each target profile's DDL and rules), `copy` (snapshot,
+//! workers, the COPY pipe, post-data steps), `state` (the manifest in the target) and
+//! [`verify`].
+
+#![deny(missing_docs)]
 
 mod catalog;
 mod config;
-pub mod conn;
+mod conn;
 mod copy;
 mod error;
 mod events;
@@ -45,17 +108,14 @@ pub mod verify;
 
 use std::sync::Arc;
 
-pub use catalog::TableFilter;
 pub use config::{Config, CopyConfig, Profile, TableSelection, TargetConfig};
-pub use conn::Endpoint;
+pub use conn::{Endpoint, TlsMode};
 pub use copy::CopySummary;
 pub use error::{Error, ErrorKind, Result};
 pub use events::{Event, RunHandle, Stage};
 pub use plan::Plan;
 pub use sql::QualName;
 pub use verify::{VerifyLevel, VerifyReport};
-
-use conn::Side;
 
 /// What every stage of a migration shares.
 pub(crate) struct Ctx {
@@ -190,40 +250,14 @@ impl Migration {
     }
 
     /// Reads both sides and says what a copy would do. Changes nothing anywhere.
-    pub async fn plan(&self) -> Result<Plan> {
-        let ctx = &self.ctx;
-        let filter = TableFilter::new(&ctx.config.tables)?;
-        let source = ctx.source.connect(Side::Source).await?;
-        let target = ctx.target.connect(Side::Target).await?;
-        state::ensure_distinct(&source, &target).await?;
-        let cat = catalog::load(&source, &filter).await?;
-        let tinfo = state::inspect(&target, &cat, ctx.data_only).await?;
-        let mut plan = plan::build(
-            &source,
-            plan::PlanInput {
-                cat: &cat,
-                target: &tinfo,
-                config: &ctx.config,
-                profile: ctx.profile,
-                data_only: ctx.data_only,
-                source: plan::ServerInfo {
-                    url: ctx.source.redacted(),
-                    version: cat.server_version.clone(),
-                    database: cat.database.clone(),
-                },
-                target_server: plan::ServerInfo {
-                    url: ctx.target.redacted(),
-                    version: tinfo.version.clone(),
-                    database: tinfo.database.clone(),
-                },
-            },
-        )
-        .await?;
-        if ctx.restart {
-            // What --restart will discard is not in the way.
-            plan.resume = None;
-        }
-        Ok(plan)
+    pub fn plan(&self) -> RunHandle<Plan> {
+        let ctx = self.ctx.clone();
+        RunHandle::spawn(move |events, cancel| async move {
+            tokio::select! {
+                plan = plan::run(ctx, events) => plan,
+                _ = cancel.cancelled() => Err(Error::new(ErrorKind::Cancelled, "cancelled")),
+            }
+        })
     }
 
     /// Starts copying per `plan`: schema (unless data-only), data, then indexes,
@@ -235,8 +269,14 @@ impl Migration {
         RunHandle::spawn(move |events, cancel| copy::run(ctx, plan, restart, events, cancel))
     }
 
-    /// Compares source and target.
-    pub async fn verify(&self, level: VerifyLevel) -> Result<VerifyReport> {
-        verify::run(self.ctx.clone(), level).await
+    /// Compares source and target, one verdict per table.
+    pub fn verify(&self, level: VerifyLevel) -> RunHandle<VerifyReport> {
+        let ctx = self.ctx.clone();
+        RunHandle::spawn(move |events, cancel| async move {
+            tokio::select! {
+                report = verify::run(ctx, level, events) => report,
+                _ = cancel.cancelled() => Err(Error::new(ErrorKind::Cancelled, "cancelled")),
+            }
+        })
     }
 }

@@ -35,7 +35,7 @@ const PG_STATISTIC_EXT: u32 = 3381;
 
 /// The include/exclude table patterns, compiled.
 #[derive(Debug, Clone)]
-pub struct TableFilter {
+pub(crate) struct TableFilter {
     /// `(pattern as written, matcher on schema.name, matcher on the schema part if given)`
     include: Vec<(String, GlobMatcher, Option<GlobMatcher>)>,
     exclude: Vec<GlobMatcher>,
@@ -44,7 +44,7 @@ pub struct TableFilter {
 impl TableFilter {
     /// Compiles `[tables]` patterns. A pattern is `schema.table` with `*` and `?` wildcards;
     /// a pattern without a dot matches that table name in any schema.
-    pub fn new(sel: &TableSelection) -> Result<TableFilter> {
+    pub(crate) fn new(sel: &TableSelection) -> Result<TableFilter> {
         let mut include = Vec::new();
         for p in &sel.include {
             let schema = match p.split_once('.') {
@@ -84,7 +84,7 @@ impl TableFilter {
     }
 
     /// Whether a relation is selected.
-    pub fn matches(&self, name: &QualName) -> bool {
+    pub(crate) fn matches(&self, name: &QualName) -> bool {
         let s = name.to_string();
         (self.include.is_empty() || self.include.iter().any(|(_, g, _)| g.is_match(&s)))
             && !self.exclude.iter().any(|g| g.is_match(&s))
@@ -610,7 +610,7 @@ async fn read_tables(
     client: &Client,
     version: i32,
     type_info: &HashMap<Oid, TypeInfo>,
-    member: &dyn Fn(Oid, Oid) -> bool,
+    member: &(dyn Fn(Oid, Oid) -> bool + Sync),
 ) -> Result<(Vec<Table>, Vec<QualName>)> {
     let mut tables = Vec::new();
     let mut odd = Vec::new();

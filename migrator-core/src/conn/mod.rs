@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::{Client, NoTls};
+use tracing::instrument::WithSubscriber;
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -314,11 +315,14 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(side = side.name(), error = %e, "connection closed");
+    tokio::spawn(
+        async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(side = side.name(), error = %e, "connection closed");
+            }
         }
-    });
+        .with_current_subscriber(),
+    );
 }
 
 fn chain_mentions_tls(e: &tokio_postgres::Error) -> bool {

@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+use tracing::instrument::WithSubscriber;
 
 use crate::Ctx;
 use crate::conn::Side;
@@ -468,7 +469,11 @@ async fn copy_data(
     let mut set = JoinSet::new();
     for w in 0..jobs {
         let shared = shared.clone();
-        set.spawn(worker(shared).instrument(tracing::info_span!("worker", id = w)));
+        set.spawn(
+            worker(shared)
+                .instrument(tracing::info_span!("worker", id = w))
+                .with_current_subscriber(),
+        );
     }
     let mut first_err: Option<Error> = None;
     let mut totals = (0u64, 0u64, 0usize);

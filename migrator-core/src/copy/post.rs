@@ -8,6 +8,8 @@ use std::time::Instant;
 use tokio::task::JoinSet;
 use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use tracing::instrument::WithSubscriber;
 
 use crate::Ctx;
 use crate::conn::Side;
@@ -83,17 +85,23 @@ pub(crate) async fn run_steps(
                     id: steps[i].id.clone(),
                     kind: steps[i].kind,
                 });
-                running.spawn(async move {
-                    let start = Instant::now();
-                    let mut client = client;
-                    let r = run_one(&mut client, &steps[i], &seqs).await;
-                    let keep = if r.is_ok() || !client.is_closed() {
-                        Some(client)
-                    } else {
-                        None
-                    };
-                    (i, keep, r.map(|_| start.elapsed()))
-                });
+                running.spawn(
+                    async move {
+                        let start = Instant::now();
+                        let mut client = client;
+                        let span = tracing::info_span!("step", id = %steps[i].id);
+                        let r = run_one(&mut client, &steps[i], &seqs)
+                            .instrument(span)
+                            .await;
+                        let keep = if r.is_ok() || !client.is_closed() {
+                            Some(client)
+                        } else {
+                            None
+                        };
+                        (i, keep, r.map(|_| start.elapsed()))
+                    }
+                    .with_current_subscriber(),
+                );
             } else {
                 k += 1;
             }

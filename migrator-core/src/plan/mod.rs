@@ -11,8 +11,8 @@ use serde::Serialize;
 use tokio_postgres::Client;
 
 pub use chunk::{Chunk, Chunking};
-pub(crate) use steps::StepSpec;
-pub use steps::{Action, Phase, Step, StepKind};
+pub(crate) use steps::{Action, StepSpec};
+pub use steps::{Phase, Step, StepKind};
 
 use crate::catalog::{Catalog, Table};
 use crate::config::{Config, Profile};
@@ -236,6 +236,46 @@ pub(crate) struct PlanInput<'a> {
     pub data_only: bool,
     pub source: ServerInfo,
     pub target_server: ServerInfo,
+}
+
+/// Connects to both sides, reads them, and builds the plan. Changes nothing anywhere.
+pub(crate) async fn run(
+    ctx: std::sync::Arc<crate::Ctx>,
+    events: crate::events::EventSink,
+) -> Result<Plan> {
+    events.send(crate::events::Event::Stage(crate::events::Stage::Plan));
+    let filter = crate::catalog::TableFilter::new(&ctx.config.tables)?;
+    let source = ctx.source.connect(crate::conn::Side::Source).await?;
+    let target = ctx.target.connect(crate::conn::Side::Target).await?;
+    crate::state::ensure_distinct(&source, &target).await?;
+    let cat = crate::catalog::load(&source, &filter).await?;
+    let tinfo = crate::state::inspect(&target, &cat, ctx.data_only).await?;
+    let mut plan = build(
+        &source,
+        PlanInput {
+            cat: &cat,
+            target: &tinfo,
+            config: &ctx.config,
+            profile: ctx.profile,
+            data_only: ctx.data_only,
+            source: ServerInfo {
+                url: ctx.source.redacted(),
+                version: cat.server_version.clone(),
+                database: cat.database.clone(),
+            },
+            target_server: ServerInfo {
+                url: ctx.target.redacted(),
+                version: tinfo.version.clone(),
+                database: tinfo.database.clone(),
+            },
+        },
+    )
+    .await?;
+    if ctx.restart {
+        // What --restart will discard is not in the way.
+        plan.resume = None;
+    }
+    Ok(plan)
 }
 
 /// Builds the plan from the source catalog and what the target holds.

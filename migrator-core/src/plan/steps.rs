@@ -77,8 +77,7 @@ pub enum StepKind {
 /// What a step executes.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
-#[non_exhaustive]
-pub enum Action {
+pub(crate) enum Action {
     /// Statements run in order, in one transaction.
     Sql {
         /// The statements.

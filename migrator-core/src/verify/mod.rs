@@ -6,12 +6,16 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::task::JoinSet;
+use tokio_postgres::Client;
+use tracing::Instrument;
+use tracing::instrument::WithSubscriber;
 
 use crate::Ctx;
 use crate::catalog::{self, TableFilter};
 use crate::conn::Side;
 use crate::copy::snapshot;
 use crate::error::{Error, ErrorKind, Result};
+use crate::events::{Event, EventSink, Stage};
 use crate::sql::QualName;
 
 /// How deep verification goes.
@@ -100,8 +104,13 @@ impl VerifyReport {
 }
 
 /// Compares every selected table of the source with the target.
-pub(crate) async fn run(ctx: Arc<Ctx>, _level: VerifyLevel) -> Result<VerifyReport> {
+pub(crate) async fn run(
+    ctx: Arc<Ctx>,
+    _level: VerifyLevel,
+    events: EventSink,
+) -> Result<VerifyReport> {
     let started = Instant::now();
+    events.send(Event::Stage(Stage::Verify));
     let filter = TableFilter::new(&ctx.config.tables)?;
     let coordinator = ctx.source.connect(Side::Source).await?;
     let target = ctx.target.connect(Side::Target).await?;
@@ -120,49 +129,38 @@ pub(crate) async fn run(ctx: Arc<Ctx>, _level: VerifyLevel) -> Result<VerifyRepo
         let ctx = ctx.clone();
         let queue = queue.clone();
         let snapshot = snapshot.clone();
-        set.spawn(async move {
-            let source = ctx.source.connect(Side::Source).await?;
-            snapshot::import(&source, &snapshot).await?;
-            let target = ctx.target.connect(Side::Target).await?;
-            let mut out = Vec::new();
-            loop {
-                let next = queue.lock().unwrap().pop();
-                let Some(t) = next else { break };
-                let count_sql = format!("SELECT count(*) FROM ONLY {}", t.sql());
-                let src: i64 = source
-                    .query_one(&count_sql, &[])
-                    .await
-                    .map_err(|e| Error::db(ErrorKind::Source, "counting", e).with_table(&t))?
-                    .get(0);
-                let exists: bool = target
-                    .query_one("SELECT pg_catalog.to_regclass($1) IS NOT NULL", &[&t.sql()])
-                    .await
-                    .map_err(|e| Error::db(ErrorKind::Target, "looking up", e).with_table(&t))?
-                    .get(0);
-                let dst = if exists {
-                    let n: i64 = target
-                        .query_one(&count_sql, &[])
-                        .await
-                        .map_err(|e| Error::db(ErrorKind::Target, "counting", e).with_table(&t))?
-                        .get(0);
-                    Some(n as u64)
-                } else {
-                    None
-                };
-                let verdict = match dst {
-                    None => Verdict::Missing,
-                    Some(n) if n == src as u64 => Verdict::Match,
-                    Some(_) => Verdict::CountMismatch,
-                };
-                out.push(TableVerdict {
-                    table: t,
-                    source_rows: src as u64,
-                    target_rows: dst,
-                    verdict,
-                });
+        let events = events.clone();
+        set.spawn(
+            async move {
+                let source = ctx.source.connect(Side::Source).await?;
+                snapshot::import(&source, &snapshot).await?;
+                let target = ctx.target.connect(Side::Target).await?;
+                let mut out = Vec::new();
+                loop {
+                    let next = queue.lock().unwrap().pop();
+                    let Some(t) = next else { break };
+                    let span = tracing::info_span!("verify_table", table = %t);
+                    let (src, dst) = count_both(&source, &target, &t).instrument(span).await?;
+                    let verdict = match dst {
+                        None => Verdict::Missing,
+                        Some(n) if n == src => Verdict::Match,
+                        Some(_) => Verdict::CountMismatch,
+                    };
+                    events.send(Event::TableVerified {
+                        table: t.clone(),
+                        verdict,
+                    });
+                    out.push(TableVerdict {
+                        table: t,
+                        source_rows: src,
+                        target_rows: dst,
+                        verdict,
+                    });
+                }
+                Ok::<_, Error>(out)
             }
-            Ok::<_, Error>(out)
-        });
+            .with_current_subscriber(),
+        );
     }
     let mut tables = Vec::new();
     while let Some(r) = set.join_next().await {
@@ -174,4 +172,28 @@ pub(crate) async fn run(ctx: Arc<Ctx>, _level: VerifyLevel) -> Result<VerifyRepo
         tables,
         elapsed: started.elapsed(),
     })
+}
+
+/// Exact row counts of a table on both sides; `None` for the target if it lacks the table.
+async fn count_both(source: &Client, target: &Client, t: &QualName) -> Result<(u64, Option<u64>)> {
+    let count_sql = format!("SELECT count(*) FROM ONLY {}", t.sql());
+    let src: i64 = source
+        .query_one(&count_sql, &[])
+        .await
+        .map_err(|e| Error::db(ErrorKind::Source, "counting", e).with_table(t))?
+        .get(0);
+    let exists: bool = target
+        .query_one("SELECT pg_catalog.to_regclass($1) IS NOT NULL", &[&t.sql()])
+        .await
+        .map_err(|e| Error::db(ErrorKind::Target, "looking up", e).with_table(t))?
+        .get(0);
+    if !exists {
+        return Ok((src as u64, None));
+    }
+    let dst: i64 = target
+        .query_one(&count_sql, &[])
+        .await
+        .map_err(|e| Error::db(ErrorKind::Target, "counting", e).with_table(t))?
+        .get(0);
+    Ok((src as u64, Some(dst as u64)))
 }
