@@ -75,13 +75,15 @@ fn usage_and_configuration_errors_exit_2() {
 
     let out = run(&[
         "plan",
+        "--profile",
+        "mysql",
         "--source",
         "postgres://u@h/db",
         "--target",
-        "postgres://admin@abc.dsql.us-east-1.on.aws/postgres",
+        "postgres://u@h/db2",
     ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(one_line_error(&out).contains("dsql profile"));
+    assert!(one_line_error(&out).contains("unknown profile 'mysql'"));
 
     let out = run(&["copy", "--jobs", "many"]);
     assert_eq!(out.status.code(), Some(2), "clap usage errors exit 2");

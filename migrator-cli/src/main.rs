@@ -72,6 +72,9 @@ struct Common {
     /// Load into an existing schema instead of creating it.
     #[arg(long)]
     data_only: bool,
+    /// Make every type or feature mapping (DSQL) an error instead of a warning.
+    #[arg(long)]
+    strict: bool,
 }
 
 impl Common {
@@ -86,6 +89,7 @@ impl Common {
         let mut b = Migration::builder()
             .config(config)
             .data_only(self.data_only)
+            .strict(self.strict)
             .restart(restart);
         if let Some(s) = &self.source {
             b = b.source(s);
@@ -112,7 +116,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // Without RUST_LOG: the engine's warnings, other crates' errors only.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,migrator_core=warn")),
         )
         .with_writer(std::io::stderr)
         .init();

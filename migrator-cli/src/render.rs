@@ -262,12 +262,20 @@ pub fn copy_summary(s: &CopySummary) {
 
 pub fn verify(r: &VerifyReport) {
     let mut t = table();
-    t.set_header(vec!["table", "source rows", "target rows", "verdict"]);
+    t.set_header(vec![
+        "table",
+        "source rows",
+        "target rows",
+        "orphans",
+        "verdict",
+    ]);
     for v in r.tables() {
         t.add_row(vec![
             Cell::new(v.table()),
             Cell::new(v.source_rows()).set_alignment(CellAlignment::Right),
             Cell::new(v.target_rows().map_or("-".to_string(), |n| n.to_string()))
+                .set_alignment(CellAlignment::Right),
+            Cell::new(v.orphans().map_or("-".to_string(), |n| n.to_string()))
                 .set_alignment(CellAlignment::Right),
             Cell::new(format!("{:?}", v.verdict()).to_lowercase()),
         ]);

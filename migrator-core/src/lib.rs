@@ -96,6 +96,7 @@
 mod catalog;
 mod config;
 mod conn;
+mod context;
 mod copy;
 mod error;
 mod events;
@@ -104,11 +105,15 @@ mod retry;
 mod sql;
 mod state;
 mod target;
+mod transform;
 pub mod verify;
 
 use std::sync::Arc;
 
-pub use config::{Config, CopyConfig, Profile, TableSelection, TargetConfig};
+pub use config::{
+    ArrayMapping, Config, CopyConfig, DsqlConfig, DsqlWrite, ForeignKeyMode, ForeignKeysConfig,
+    KeyStrategy, KeysConfig, Profile, TableSelection, TargetConfig, TypesConfig,
+};
 pub use conn::{Endpoint, TlsMode};
 pub use copy::CopySummary;
 pub use error::{Error, ErrorKind, Result};
@@ -117,15 +122,7 @@ pub use plan::Plan;
 pub use sql::QualName;
 pub use verify::{VerifyLevel, VerifyReport};
 
-/// What every stage of a migration shares.
-pub(crate) struct Ctx {
-    pub source: Endpoint,
-    pub target: Endpoint,
-    pub config: Config,
-    pub profile: Profile,
-    pub data_only: bool,
-    pub restart: bool,
-}
+pub(crate) use context::Ctx;
 
 /// A migration from one source database to one target database.
 #[derive(Clone)]
@@ -142,6 +139,7 @@ pub struct MigrationBuilder {
     profile: Option<Profile>,
     data_only: bool,
     restart: bool,
+    strict: bool,
 }
 
 impl MigrationBuilder {
@@ -182,6 +180,13 @@ impl MigrationBuilder {
         self
     }
 
+    /// Make every type or feature mapping an error instead of a warning (for a target
+    /// profile that maps things, such as DSQL).
+    pub fn strict(mut self, yes: bool) -> Self {
+        self.strict = yes;
+        self
+    }
+
     /// Checks the URLs and the configuration. Connects to nothing.
     pub async fn build(self) -> Result<Migration> {
         let source_url = self
@@ -210,19 +215,16 @@ impl MigrationBuilder {
             } else {
                 Profile::Postgres
             });
-        if profile == Profile::Dsql {
-            return Err(Error::config(
-                "the dsql profile is not available in this version of Migrator",
-            ));
-        }
         Ok(Migration {
             ctx: Arc::new(Ctx {
                 source,
                 target,
+                rules: target::Rules::of(profile, &self.config),
                 config: self.config,
                 profile,
                 data_only: self.data_only,
                 restart: self.restart,
+                strict: self.strict,
             }),
         })
     }

@@ -44,6 +44,36 @@ impl RetryPolicy {
     }
 }
 
+/// Runs `op` until it succeeds, fails for good, or runs out of attempts; each retry is
+/// reported to `events` (and the log) as what it was doing.
+pub(crate) async fn retrying<T, F, Fut>(
+    policy: RetryPolicy,
+    what: &str,
+    events: Option<&crate::events::EventSink>,
+    mut op: F,
+) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    let mut attempt = 1;
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if policy.should_retry(&e, attempt) => {
+                let delay = policy.delay(attempt);
+                match events {
+                    Some(ev) => ev.retry(what, attempt, delay, &e),
+                    None => tracing::warn!(what, attempt, error = %e, "retrying"),
+                }
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -788,6 +788,7 @@ async fn read_types(client: &Client, version: i32) -> Result<Vec<TypeDef>> {
             },
             "d" => TypeKind::Domain {
                 base: r.get::<_, Option<String>>(5).unwrap_or_default(),
+                base_oid: r.get(10),
                 not_null: r.get(6),
                 default: r.get(7),
                 collation: r.get(8),
@@ -812,6 +813,7 @@ async fn read_types(client: &Client, version: i32) -> Result<Vec<TypeDef>> {
         out.push(TypeDef {
             oid,
             name: QualName::new(r.get::<_, String>(1), r.get::<_, String>(2)),
+            sql_name: r.get(11),
             kind,
             comment: r.get(4),
         });
@@ -983,6 +985,7 @@ async fn read_constraints(client: &Client) -> Result<Vec<Constraint>> {
             index: opt_oid(&r, 7),
             comment: r.get(9),
             columns: r.get(10),
+            references: opt_oid(&r, 11).map(|t| (t, r.get(12))),
             local,
         });
     }
@@ -1003,6 +1006,8 @@ async fn read_indexes(client: &Client) -> Result<Vec<Index>> {
             replica_identity: r.get(6),
             constraint: opt_oid(r, 7),
             comment: r.get(8),
+            columns: r.get(9),
+            expression_or_partial: r.get(10),
         })
         .collect())
 }

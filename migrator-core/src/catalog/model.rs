@@ -27,7 +27,7 @@ pub(crate) enum ObjKey {
 }
 
 /// Everything introspected from the source for the selected schemas and tables.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Catalog {
     pub server_version_num: i32,
     pub server_version: String,
@@ -52,6 +52,58 @@ pub(crate) struct Catalog {
 }
 
 impl Catalog {
+    pub fn table(&self, oid: Oid) -> Option<&Table> {
+        self.tables.iter().find(|t| t.oid == oid)
+    }
+
+    /// The root of a table's partition tree (the table itself if it is not a partition).
+    pub fn root_of(&self, mut oid: Oid) -> Option<&Table> {
+        for _ in 0..64 {
+            match self.table(oid)?.partition_of.as_ref() {
+                Some((parent, _)) if self.table(*parent).is_some() => oid = *parent,
+                _ => break,
+            }
+        }
+        self.table(oid)
+    }
+
+    /// A partitioned table without a primary key of its own takes the one all its
+    /// partitions share (what a target that folds partitions into one table keys it by).
+    pub fn with_partition_keys(&self) -> Catalog {
+        let mut out = self.clone();
+        let parents: Vec<Oid> = out
+            .tables
+            .iter()
+            .filter(|t| t.is_partitioned() && t.pk_columns.is_empty())
+            .map(|t| t.oid)
+            .collect();
+        for p in parents {
+            let leaves: Vec<&Table> = self
+                .tables
+                .iter()
+                .filter(|l| {
+                    !l.is_partitioned()
+                        && l.partition_of.is_some()
+                        && self.root_of(l.oid).is_some_and(|r| r.oid == p)
+                })
+                .collect();
+            let Some(first) = leaves.first() else {
+                continue;
+            };
+            if first.pk_columns.is_empty()
+                || !leaves.iter().all(|l| l.pk_columns == first.pk_columns)
+            {
+                continue;
+            }
+            let (pk, key) = (first.pk_columns.clone(), first.int_key.clone());
+            if let Some(t) = out.tables.iter_mut().find(|t| t.oid == p) {
+                t.pk_columns = pk;
+                t.int_key = key;
+            }
+        }
+        out
+    }
+
     /// The qualified name of any selected relation (table, view, sequence).
     pub fn rel_name(&self, oid: Oid) -> Option<&QualName> {
         self.tables
@@ -96,6 +148,8 @@ pub(crate) struct Extension {
 pub(crate) struct TypeDef {
     pub oid: Oid,
     pub name: QualName,
+    /// The name as `format_type` prints it in column types and casts.
+    pub sql_name: String,
     pub kind: TypeKind,
     pub comment: Option<String>,
 }
@@ -107,6 +161,7 @@ pub(crate) enum TypeKind {
     },
     Domain {
         base: String,
+        base_oid: Oid,
         not_null: bool,
         default: Option<String>,
         collation: Option<String>,
@@ -263,6 +318,8 @@ pub(crate) struct Constraint {
     pub comment: Option<String>,
     /// The constrained columns, in order.
     pub columns: Vec<String>,
+    /// A foreign key's referenced table and columns (in the order of `columns`).
+    pub references: Option<(Oid, Vec<String>)>,
     /// Declared on this table, not only inherited from a parent.
     pub local: bool,
 }
@@ -281,6 +338,10 @@ pub(crate) struct Index {
     /// The constraint this index enforces, if any.
     pub constraint: Option<Oid>,
     pub comment: Option<String>,
+    /// The indexed (and included) plain columns, in order; expressions are not listed.
+    pub columns: Vec<String>,
+    /// Has expressions or a WHERE predicate.
+    pub expression_or_partial: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -54,7 +54,7 @@ pub(super) fn types() -> String {
          CASE WHEN t.typtype = 'd' THEN pg_catalog.format_type(t.typbasetype, t.typtypmod) END, \
          t.typnotnull, pg_catalog.pg_get_expr(t.typdefaultbin, 0), \
          CASE WHEN t.typtype = 'd' AND t.typcollation <> bt.typcollation THEN {} END, \
-         t.typrelid \
+         t.typrelid, t.typbasetype, pg_catalog.format_type(t.oid, NULL) \
          FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
          LEFT JOIN pg_catalog.pg_type bt ON bt.oid = t.typbasetype \
          LEFT JOIN pg_catalog.pg_class r ON r.oid = t.typrelid \
@@ -209,7 +209,10 @@ pub(super) fn constraints() -> String {
          co.conislocal, pg_catalog.obj_description(co.oid, 'pg_constraint'), \
          ARRAY(SELECT a.attname::text FROM unnest(co.conkey) WITH ORDINALITY k(num, ord) \
                JOIN pg_catalog.pg_attribute a ON a.attrelid = co.conrelid AND a.attnum = k.num \
-               ORDER BY k.ord), co.confrelid \
+               ORDER BY k.ord), co.confrelid, \
+         ARRAY(SELECT a.attname::text FROM unnest(co.confkey) WITH ORDINALITY k(num, ord) \
+               JOIN pg_catalog.pg_attribute a ON a.attrelid = co.confrelid AND a.attnum = k.num \
+               ORDER BY k.ord) \
          FROM pg_catalog.pg_constraint co JOIN pg_catalog.pg_class c ON c.oid = co.conrelid \
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          WHERE co.contypid = 0 AND co.contype IN ('p', 'u', 'c', 'f', 'x') AND {USER_SCHEMA} \
@@ -224,7 +227,11 @@ pub(super) fn indexes() -> String {
          i.indisclustered, i.indisreplident, \
          (SELECT co.oid FROM pg_catalog.pg_constraint co WHERE co.conindid = i.indexrelid \
             AND co.conrelid = i.indrelid AND co.contype IN ('p', 'u', 'x')), \
-         pg_catalog.obj_description(i.indexrelid, 'pg_class') \
+         pg_catalog.obj_description(i.indexrelid, 'pg_class'), \
+         ARRAY(SELECT a.attname::text FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(num, ord) \
+               JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num \
+               ORDER BY k.ord), \
+         i.indexprs IS NOT NULL OR i.indpred IS NOT NULL \
          FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
          JOIN pg_catalog.pg_class c ON c.oid = i.indrelid \
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \

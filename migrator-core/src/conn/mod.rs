@@ -2,6 +2,7 @@
 //! `sslmode`s with `sslrootcert`, TLS through rustls with SNI, redaction of passwords for
 //! anything printed, and the session settings every connection gets.
 
+mod dsql;
 mod tls;
 
 use std::path::PathBuf;
@@ -74,13 +75,6 @@ pub(crate) enum Side {
 }
 
 impl Side {
-    pub(crate) fn error_kind(self) -> ErrorKind {
-        match self {
-            Side::Source => ErrorKind::Source,
-            Side::Target => ErrorKind::Target,
-        }
-    }
-
     pub(crate) fn name(self) -> &'static str {
         match self {
             Side::Source => "source",
@@ -97,6 +91,7 @@ pub struct Endpoint {
     tls_mode: TlsMode,
     root_cert: Option<PathBuf>,
     tls: Arc<std::sync::OnceLock<tokio_postgres_rustls::MakeRustlsConnect>>,
+    aws: Arc<tokio::sync::OnceCell<aws_config::SdkConfig>>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -172,6 +167,7 @@ impl Endpoint {
             tls_mode,
             root_cert,
             tls: Arc::new(std::sync::OnceLock::new()),
+            aws: Arc::new(tokio::sync::OnceCell::new()),
         })
     }
 
@@ -236,13 +232,16 @@ impl Endpoint {
         })
     }
 
-    /// Opens a connection with no statement, lock or idle-in-transaction timeout: a COPY of
-    /// a large chunk, an index build or the snapshot-holding transaction may take long.
+    /// Opens a connection (with an IAM auth token as the password for an Aurora DSQL host
+    /// given none).
     pub(crate) async fn connect(&self, side: Side) -> Result<Client> {
+        let mut config = self.pg.clone();
+        if self.is_dsql() && self.pg.get_password().is_none() {
+            config.password(self.dsql_token().await?);
+        }
         let client = match self.tls_mode {
             TlsMode::Disable => {
-                let (client, conn) = self
-                    .pg
+                let (client, conn) = config
                     .connect(NoTls)
                     .await
                     .map_err(|e| self.connect_error(side, e))?;
@@ -251,8 +250,7 @@ impl Endpoint {
             }
             _ => {
                 let tls = self.tls_connector()?;
-                let (client, conn) = self
-                    .pg
+                let (client, conn) = config
                     .connect(tls)
                     .await
                     .map_err(|e| self.connect_error(side, e))?;
@@ -260,20 +258,24 @@ impl Endpoint {
                 client
             }
         };
-        client
-            .batch_execute(
-                "SET statement_timeout = 0; SET lock_timeout = 0; \
-                 SET idle_in_transaction_session_timeout = 0",
-            )
-            .await
-            .map_err(|e| {
-                Error::db(
-                    side.error_kind(),
-                    format!("{} session setup", side.name()),
-                    e,
-                )
-            })?;
         Ok(client)
+    }
+
+    /// A fresh IAM auth token for this DSQL host (each new connection gets one).
+    async fn dsql_token(&self) -> Result<String> {
+        let host = self.host().unwrap_or_default().to_string();
+        let region = dsql::region_of(&host)
+            .ok_or_else(|| Error::config(format!("cannot tell the AWS region of host {host}")))?;
+        let sdk = self
+            .aws
+            .get_or_init(|| async {
+                aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .region(aws_config::Region::new(region.clone()))
+                    .load()
+                    .await
+            })
+            .await;
+        dsql::auth_token(sdk, &host, &region, self.pg.get_user().unwrap_or("admin")).await
     }
 
     fn tls_connector(&self) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {

@@ -3,7 +3,9 @@
 //! `jobs` workers (each a source and a target session, retried with backoff), then runs the
 //! post-data steps and marks the run finished.
 
-mod pipe;
+mod batch;
+pub(crate) mod frames;
+pub(crate) mod pipe;
 pub(crate) mod post;
 pub(crate) mod snapshot;
 
@@ -18,13 +20,12 @@ use tracing::Instrument;
 use tracing::instrument::WithSubscriber;
 
 use crate::Ctx;
-use crate::conn::Side;
+use crate::context::Purpose;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventSink, Stage};
 use crate::plan::{Chunk, Chunking, Phase, Plan, Severity, TablePlan};
 use crate::retry::RetryPolicy;
 use crate::state::{self, RunLock};
-use crate::target;
 
 /// What a copy did.
 #[derive(Debug, Clone, Default)]
@@ -85,13 +86,13 @@ pub(crate) async fn run(
             format!("{}{more}", f.message),
         ));
     }
-    let _lock = RunLock::acquire(ctx.target.connect(Side::Target).await?).await?;
+    let _lock = RunLock::acquire(&ctx).await?;
     let mut control = post::ddl_session(&ctx).await?;
-    let coordinator = ctx.source.connect(Side::Source).await?;
+    let coordinator = ctx.source_session().await?;
     let source_id = state::ensure_distinct(&coordinator, &control).await?;
 
     if restart {
-        reset(&mut control, &plan).await?;
+        reset(&ctx, &mut control, &plan).await?;
     }
     let mut manifest = state::load(&control).await?;
     if let Some(m) = &manifest {
@@ -100,6 +101,14 @@ pub(crate) async fn run(
                 ErrorKind::Conflict,
                 "the target's manifest was written by a run from another source database: \
                  use --restart to start over",
+            ));
+        }
+        let namespace = plan.key_namespace.map(|n| n.to_string());
+        if m.key_namespace != namespace {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                "the earlier run on this target used other key settings (keys.strategy or \
+                 keys.namespace): repeat it with the same config, or use --restart",
             ));
         }
         if m.data_only != plan.data_only {
@@ -121,13 +130,53 @@ pub(crate) async fn run(
         ..CopySummary::default()
     };
 
-    // Schema (or, for --data-only, just the manifest), in one transaction.
+    // Schema (or, for --data-only, just the manifest): in one transaction where DDL is
+    // transactional, else statement by statement, each step recorded when done.
     if manifest.is_none() {
         events.send(Event::Stage(Stage::Schema));
-        summary.steps += create_schema(&mut control, &plan, &source_id, &events).await?;
+        if ctx.rules.one_ddl_per_transaction {
+            create_manifest_stepwise(&ctx, &control, &plan, &source_id).await?;
+        } else {
+            summary.steps += create_schema(&mut control, &plan, &source_id, &events).await?;
+        }
         manifest = state::load(&control).await?;
     }
     let manifest = manifest.ok_or_else(|| Error::internal("manifest missing after creation"))?;
+    let pre_data: Vec<&crate::plan::Step> = plan
+        .steps
+        .iter()
+        .filter(|s| s.phase == Phase::PreData && !manifest.steps_done.contains(&s.id))
+        .collect();
+    if !pre_data.is_empty() {
+        events.send(Event::Stage(Stage::Schema));
+        let none = post::SequenceValues::new();
+        for step in pre_data {
+            events.send(Event::StepStarted {
+                id: step.id.clone(),
+                kind: step.kind,
+            });
+            let t0 = Instant::now();
+            if ctx.rules.one_ddl_per_transaction {
+                let control = &control;
+                let none = &none;
+                crate::retry::retrying(
+                    RetryPolicy::default(),
+                    &format!("step {}", step.id),
+                    Some(&events),
+                    || post::run_one_by_one(control, step, none),
+                )
+                .await?;
+            } else {
+                post::run_one(&mut control, step, &none, false).await?;
+            }
+            events.send(Event::StepDone {
+                id: step.id.clone(),
+                kind: step.kind,
+                elapsed: t0.elapsed(),
+            });
+            summary.steps += 1;
+        }
+    }
 
     // The chunks come from the manifest: an earlier run's cut is kept.
     let mut tables: Vec<TablePlan> = plan.tables.clone();
@@ -152,7 +201,11 @@ pub(crate) async fn run(
             .iter()
             .filter(|c| manifest.chunks_done.contains(&(t.name.to_string(), c.no)))
             .count();
-        if t.chunking == Chunking::Pages && done > 0 && done < t.chunks.len() {
+        if t.chunking == Chunking::Pages
+            && done > 0
+            && done < t.chunks.len()
+            && !ctx.rules.batched()
+        {
             events.send(Event::Warning {
                 message: format!(
                     "{}: partly copied by page ranges; copying it again from the start",
@@ -211,6 +264,12 @@ pub(crate) async fn run(
         (vec![pending], false)
     };
     let tables = Arc::new(tables);
+    let batching = ctx.rules.batched().then(|| batch::Batching {
+        max_rows: ctx.rules.max_rows.unwrap_or(3000) as usize,
+        max_bytes: ctx.rules.max_bytes.unwrap_or(u64::MAX),
+        write: ctx.config.dsql.write,
+        namespace: plan.key_namespace,
+    });
     for level in levels {
         let (rows, bytes, n) = copy_data(
             &ctx,
@@ -218,6 +277,7 @@ pub(crate) async fn run(
             replica,
             tables.clone(),
             level,
+            batching.clone(),
             &events,
             &cancel,
         )
@@ -251,13 +311,25 @@ pub(crate) async fn run(
     )
     .await?;
 
-    control
-        .batch_execute(&format!(
-            "SET synchronous_commit = on; {}",
-            state::FINISH_SQL
-        ))
-        .await
-        .map_err(|e| Error::db(ErrorKind::Target, "recording the finished run", e))?;
+    // The last commit is durable, and with it every commit before it.
+    let finish = if ctx.rules.writer_setup.contains("synchronous_commit") {
+        format!("SET synchronous_commit = on; {}", state::FINISH_SQL)
+    } else {
+        state::FINISH_SQL.to_string()
+    };
+    let control = &control;
+    crate::retry::retrying(
+        RetryPolicy::default(),
+        "recording the finished run",
+        Some(&events),
+        || async {
+            control
+                .batch_execute(&finish)
+                .await
+                .map_err(|e| Error::db(ErrorKind::Target, "recording the finished run", e))
+        },
+    )
+    .await?;
     summary.elapsed = started.elapsed();
     Ok(summary)
 }
@@ -275,7 +347,7 @@ async fn create_schema(
         .await
         .map_err(|e| Error::db(ErrorKind::Target, "starting the schema transaction", e))?;
     let manifest = state::MANIFEST_DDL.iter().map(|s| s.to_string());
-    for s in manifest.chain(state::manifest_rows(plan, source_id)) {
+    for s in manifest.chain(state::manifest_rows(plan, source_id, 1000)) {
         tx.batch_execute(&s)
             .await
             .map_err(|e| Error::db(ErrorKind::Target, "creating the manifest", e))?;
@@ -308,9 +380,71 @@ async fn create_schema(
     Ok(n)
 }
 
+/// Creates the manifest one statement at a time, for a target that takes one DDL per
+/// transaction: its tables (repeatable), then its rows in batches the target accepts, the
+/// run row last, so a manifest without a run row is an unfinished start to redo.
+async fn create_manifest_stepwise(
+    ctx: &Ctx,
+    control: &Client,
+    plan: &Plan,
+    source_id: &str,
+) -> Result<()> {
+    let err = |e| Error::db(ErrorKind::Target, "creating the manifest", e);
+    for ddl in state::MANIFEST_DDL {
+        match control.batch_execute(ddl).await {
+            Ok(()) => {}
+            Err(e)
+                if e.code()
+                    .is_some_and(|c| ["42P07", "42P06"].contains(&c.code())) => {}
+            Err(e) => return Err(err(e)),
+        }
+    }
+    let batch = ctx.rules.max_rows.unwrap_or(1000).saturating_sub(1).max(1) as usize;
+    // Rows of an unfinished earlier start.
+    for table in [
+        "_migrator.chunk",
+        "_migrator.foreign_key",
+        "_migrator.step_done",
+    ] {
+        loop {
+            let n = crate::retry::retrying(RetryPolicy::default(), "clearing the manifest", None, || async {
+                let n = control
+                    .execute(
+                        &format!("DELETE FROM {table} WHERE ctid IN (SELECT ctid FROM {table} LIMIT {batch})"),
+                        &[],
+                    )
+                    .await;
+                match n {
+                    Ok(n) => Ok(n),
+                    // No ctid (DSQL): remove whatever is there.
+                    Err(e) if !crate::error::is_retryable_pg(&e) => {
+                        control.execute(&format!("DELETE FROM {table}"), &[]).await.map_err(err)
+                    }
+                    Err(e) => Err(err(e)),
+                }
+            })
+            .await?;
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    for sql in state::manifest_rows(plan, source_id, batch) {
+        crate::retry::retrying(
+            RetryPolicy::default(),
+            "creating the manifest",
+            None,
+            || async { control.batch_execute(&sql).await.map_err(err) },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// `--restart`: drops what the earlier run created (or, with `--data-only`, empties the
-/// tables it loaded) and its manifest, in one transaction.
-async fn reset(control: &mut Client, plan: &Plan) -> Result<()> {
+/// tables it loaded) and its manifest: in one transaction where DDL is transactional, else
+/// statement by statement.
+async fn reset(ctx: &Ctx, control: &mut Client, plan: &Plan) -> Result<()> {
     let Some(m) = state::load(control).await? else {
         return Ok(());
     };
@@ -321,23 +455,35 @@ async fn reset(control: &mut Client, plan: &Plan) -> Result<()> {
             e,
         )
     };
-    let tx = control.transaction().await.map_err(err)?;
+    let mut statements = Vec::new();
     if m.data_only {
         for t in &plan.tables {
-            tx.batch_execute(&format!("TRUNCATE ONLY {}", t.name.sql()))
-                .await
-                .map_err(err)?;
+            statements.push(if ctx.rules.one_ddl_per_transaction {
+                format!("DELETE FROM {}", t.target.sql())
+            } else {
+                format!("TRUNCATE ONLY {}", t.target.sql())
+            });
         }
     } else {
-        for step in plan.steps.iter().rev() {
-            if let Some(undo) = &step.undo {
-                tx.batch_execute(undo).await.map_err(err)?;
-            }
-        }
+        statements.extend(plan.steps.iter().rev().filter_map(|s| s.undo.clone()));
     }
-    tx.batch_execute(state::DROP_MANIFEST_SQL)
-        .await
-        .map_err(err)?;
+    if ctx.rules.one_ddl_per_transaction {
+        statements.extend(
+            state::MANIFEST_TABLES
+                .iter()
+                .map(|t| format!("DROP TABLE IF EXISTS {t}")),
+        );
+        statements.push("DROP SCHEMA IF EXISTS _migrator".into());
+        for s in statements {
+            control.batch_execute(&s).await.map_err(err)?;
+        }
+        return Ok(());
+    }
+    statements.push(state::DROP_MANIFEST_SQL.into());
+    let tx = control.transaction().await.map_err(err)?;
+    for s in statements {
+        tx.batch_execute(&s).await.map_err(err)?;
+    }
     tx.commit().await.map_err(err)
 }
 
@@ -351,7 +497,7 @@ async fn load_levels(
     pending: Vec<WorkItem>,
     events: &EventSink,
 ) -> Result<(Vec<Vec<WorkItem>>, bool)> {
-    let probe = ctx.target.connect(Side::Target).await?;
+    let probe = ctx.target_session(Purpose::Plain).await?;
     if probe.batch_execute(REPLICA_ROLE).await.is_ok() {
         return Ok((vec![pending], true));
     }
@@ -427,12 +573,14 @@ async fn load_levels(
 const REPLICA_ROLE: &str = "SET session_replication_role = replica";
 
 /// Copies the given chunks with the configured number of workers.
+#[allow(clippy::too_many_arguments)]
 async fn copy_data(
     ctx: &Arc<Ctx>,
     snapshot: &str,
     replica: bool,
     tables: Arc<Vec<TablePlan>>,
     mut items: Vec<WorkItem>,
+    batching: Option<batch::Batching>,
     events: &EventSink,
     cancel: &CancellationToken,
 ) -> Result<(u64, u64, usize)> {
@@ -457,6 +605,7 @@ async fn copy_data(
         tables,
         snapshot: snapshot.to_string(),
         replica,
+        batching,
         ctx: ctx.clone(),
         events: events.clone(),
         abort: cancel.child_token(),
@@ -509,6 +658,8 @@ async fn copy_data(
 struct Shared {
     /// Writer sessions run with `session_replication_role = replica`.
     replica: bool,
+    /// How rows are batched, for targets with per-transaction limits.
+    batching: Option<batch::Batching>,
     queue: Mutex<VecDeque<WorkItem>>,
     progress: Mutex<HashMap<usize, TableProgress>>,
     tables: Arc<Vec<TablePlan>>,
@@ -521,32 +672,37 @@ struct Shared {
 /// A worker's two sessions: the source one inside the shared snapshot.
 struct Sessions {
     source: Client,
-    target: Client,
+    /// Absent after a failure, until reopened.
+    target: Option<Client>,
+    opened: Instant,
 }
 
 async fn open_sessions(shared: &Shared) -> Result<Sessions> {
-    let source = shared.ctx.source.connect(Side::Source).await?;
+    let source = shared.ctx.source_session().await?;
     source
         .batch_execute(crate::conn::CANONICAL_FORMAT)
         .await
         .map_err(|e| Error::db(ErrorKind::Source, "source session setup", e))?;
     snapshot::import(&source, &shared.snapshot).await?;
-    let target = shared.ctx.target.connect(Side::Target).await?;
-    target
-        .batch_execute(&format!(
-            "{}; {}",
-            crate::conn::CANONICAL_FORMAT,
-            target::WRITER_SESSION
-        ))
-        .await
-        .map_err(|e| Error::db(ErrorKind::Target, "target session setup", e))?;
+    let target = shared.ctx.target_session(Purpose::Writer).await?;
+    if shared.batching.is_none() {
+        // Text-format COPY reads what the source printed: same formatting settings.
+        target
+            .batch_execute(crate::conn::CANONICAL_FORMAT)
+            .await
+            .map_err(|e| Error::db(ErrorKind::Target, "target session setup", e))?;
+    }
     if shared.replica {
         target
             .batch_execute(REPLICA_ROLE)
             .await
             .map_err(|e| Error::db(ErrorKind::Target, "target session setup", e))?;
     }
-    Ok(Sessions { source, target })
+    Ok(Sessions {
+        source,
+        target: Some(target),
+        opened: Instant::now(),
+    })
 }
 
 async fn worker(shared: Arc<Shared>) -> Result<(u64, u64, usize)> {
@@ -580,6 +736,12 @@ async fn worker(shared: Arc<Shared>) -> Result<(u64, u64, usize)> {
         let moved = loop {
             let t0 = Instant::now();
             let result = async {
+                // Sessions are replaced before the target's connection age limit.
+                if let (Some(s), Some(max)) = (&sessions, shared.ctx.rules.max_session_age)
+                    && s.opened.elapsed() > max
+                {
+                    sessions = None;
+                }
                 if sessions.is_none() {
                     sessions = Some(open_sessions(&shared).await?);
                 }
@@ -592,8 +754,23 @@ async fn worker(shared: Arc<Shared>) -> Result<(u64, u64, usize)> {
                         bytes,
                     })
                 };
+                let copy = async {
+                    match &shared.batching {
+                        None => {
+                            if s.target.is_none() {
+                                s.target = Some(shared.ctx.target_session(Purpose::Writer).await?);
+                            }
+                            let target = s.target.as_mut().expect("open");
+                            pipe::copy_chunk(&s.source, target, table, &item.chunk, buffer, &report).await
+                        }
+                        Some(b) => {
+                            batch::copy_chunk(&shared.ctx, &s.source, &mut s.target, table, &item.chunk, b, &report, &shared.events)
+                                .await
+                        }
+                    }
+                };
                 tokio::select! {
-                    r = pipe::copy_chunk(&s.source, &mut s.target, table, &item.chunk, buffer, &report) => r,
+                    r = copy => r,
                     _ = shared.abort.cancelled() => Err(Error::new(ErrorKind::Cancelled, "cancelled")),
                 }
             }

@@ -12,14 +12,13 @@ use tracing::Instrument;
 use tracing::instrument::WithSubscriber;
 
 use crate::Ctx;
-use crate::conn::Side;
+use crate::context::Purpose;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventSink};
 use crate::plan::{Action, Step, StepKind};
 use crate::retry::RetryPolicy;
 use crate::sql::QualName;
 use crate::state;
-use crate::target;
 
 /// A sequence's state in the source: `(last_value, is_called)`.
 pub(crate) type SequenceValues = HashMap<QualName, (i64, bool)>;
@@ -68,6 +67,7 @@ pub(crate) async fn run_steps(
     let mut attempts: HashMap<usize, u32> = HashMap::new();
     let mut running: JoinSet<(usize, Option<Client>, Result<std::time::Duration>)> = JoinSet::new();
     let steps_arc: Arc<Vec<Step>> = Arc::new(steps.to_vec());
+    let one_ddl = ctx.rules.one_ddl_per_transaction;
 
     loop {
         // Start every ready step we have a session for, the slow kinds first.
@@ -90,7 +90,7 @@ pub(crate) async fn run_steps(
                         let start = Instant::now();
                         let mut client = client;
                         let span = tracing::info_span!("step", id = %steps[i].id);
-                        let r = run_one(&mut client, &steps[i], &seqs)
+                        let r = run_one(&mut client, &steps[i], &seqs, one_ddl)
                             .instrument(span)
                             .await;
                         let keep = if r.is_ok() || !client.is_closed() {
@@ -139,6 +139,21 @@ pub(crate) async fn run_steps(
                     None => ddl_session(ctx).await?,
                 });
             }
+            Err(e) if steps[i].optional && !e.is_retryable() => {
+                // Reported, recorded as settled, and the run goes on.
+                events.send(Event::Warning {
+                    message: format!("{} was not created: {e}", steps[i].id),
+                });
+                let c = match client {
+                    Some(c) if !c.is_closed() => c,
+                    _ => ddl_session(ctx).await?,
+                };
+                c.batch_execute(&state::step_done_sql(&steps[i].id))
+                    .await
+                    .map_err(|e| Error::db(ErrorKind::Target, "recording a step", e))?;
+                done.insert(i);
+                pool.push(c);
+            }
             Err(e) => {
                 let n = attempts.entry(i).or_insert(1);
                 if policy.should_retry(&e, *n) {
@@ -170,15 +185,20 @@ fn rank(kind: StepKind) -> u8 {
 }
 
 pub(crate) async fn ddl_session(ctx: &Ctx) -> Result<Client> {
-    let c = ctx.target.connect(Side::Target).await?;
-    c.batch_execute(target::DDL_SESSION)
-        .await
-        .map_err(|e| Error::db(ErrorKind::Target, "target session setup", e))?;
-    Ok(c)
+    ctx.target_session(Purpose::Ddl).await
 }
 
-/// Runs one step and records it, in one transaction.
-async fn run_one(client: &mut Client, step: &Step, seqs: &SequenceValues) -> Result<()> {
+/// Runs one step and records it: in one transaction, or, where a transaction may hold
+/// only one DDL statement and no DML with it, each statement on its own and then the record.
+pub(crate) async fn run_one(
+    client: &mut Client,
+    step: &Step,
+    seqs: &SequenceValues,
+    one_ddl_per_transaction: bool,
+) -> Result<()> {
+    if one_ddl_per_transaction {
+        return run_one_by_one(client, step, seqs).await;
+    }
     let err = |e| Error::db(ErrorKind::Target, format!("step {}", step.id), e);
     let tx = client.transaction().await.map_err(err)?;
     match step.action() {
@@ -203,6 +223,12 @@ async fn run_one(client: &mut Client, step: &Step, seqs: &SequenceValues) -> Res
             .await
             .map_err(err)?;
         }
+        Action::AsyncJob { .. } | Action::RestartIdentity { .. } => {
+            return Err(Error::internal(format!(
+                "step {} is for a DSQL target",
+                step.id
+            )));
+        }
     }
     tx.batch_execute(&state::step_done_sql(&step.id))
         .await
@@ -210,10 +236,130 @@ async fn run_one(client: &mut Client, step: &Step, seqs: &SequenceValues) -> Res
     tx.commit().await.map_err(err)
 }
 
+/// SQLSTATEs that say the object is already there: a repeated step after an interruption.
+const ALREADY_EXISTS: &[&str] = &["42P07", "42P06", "42710", "42701", "42723", "42P16"];
+
+/// Runs a statement in a transaction of its own; an "already exists" error means an earlier,
+/// interrupted run made it, and counts as done.
+async fn autocommit(client: &Client, step: &Step, sql: &str) -> Result<()> {
+    match client.batch_execute(sql).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.code().is_some_and(|c| ALREADY_EXISTS.contains(&c.code())) => Ok(()),
+        Err(e) => Err(Error::db(ErrorKind::Target, format!("step {}", step.id), e)),
+    }
+}
+
+pub(crate) async fn run_one_by_one(
+    client: &Client,
+    step: &Step,
+    seqs: &SequenceValues,
+) -> Result<()> {
+    let err = |e| Error::db(ErrorKind::Target, format!("step {}", step.id), e);
+    match step.action() {
+        Action::Sql { statements } => {
+            for s in statements {
+                autocommit(client, step, s).await?;
+            }
+        }
+        Action::AsyncJob { statement } => {
+            let rows = match client.query(statement.as_str(), &[]).await {
+                Ok(rows) => rows,
+                Err(e) if e.code().is_some_and(|c| ALREADY_EXISTS.contains(&c.code())) => {
+                    Vec::new()
+                }
+                Err(e) => return Err(err(e)),
+            };
+            if let Some(row) = rows.first() {
+                let job: String = row.try_get("job_id").map_err(err)?;
+                wait_for_job(client, step, &job).await?;
+            }
+        }
+        Action::RestartIdentity { table, column } => {
+            let max: Option<i64> = client
+                .query_one(
+                    &format!(
+                        "SELECT max({})::bigint FROM {}",
+                        crate::sql::ident(column),
+                        table.sql()
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(err)?
+                .get(0);
+            if let Some(m) = max {
+                autocommit(
+                    client,
+                    step,
+                    &format!(
+                        "ALTER TABLE {} ALTER COLUMN {} RESTART WITH {}",
+                        table.sql(),
+                        crate::sql::ident(column),
+                        m + 1
+                    ),
+                )
+                .await?;
+            }
+        }
+        Action::SetSequence { sequence, columns } => {
+            let (value, called) = sequence_target(client, sequence, columns, seqs)
+                .await
+                .map_err(err)?;
+            client
+                .execute(
+                    "SELECT pg_catalog.setval($1::text::regclass, $2, $3)",
+                    &[&sequence.sql(), &value, &called],
+                )
+                .await
+                .map_err(err)?;
+        }
+        Action::Analyze { table } => {
+            autocommit(client, step, &format!("ANALYZE {}", table.sql())).await?;
+        }
+    }
+    client
+        .batch_execute(&state::step_done_sql(&step.id))
+        .await
+        .map_err(err)
+}
+
+/// Waits for a DSQL job (an index build, a constraint validation) to end; a failed job is
+/// an error carrying the job's own explanation.
+async fn wait_for_job(client: &Client, step: &Step, job: &str) -> Result<()> {
+    let err = |e| {
+        Error::db(
+            ErrorKind::Target,
+            format!("step {} (job {job})", step.id),
+            e,
+        )
+    };
+    let row = client
+        .query_one("CALL sys.wait_for_job($1)", &[&job])
+        .await
+        .map_err(err)?;
+    let succeeded: bool = row.try_get(0).map_err(err)?;
+    if succeeded {
+        return Ok(());
+    }
+    let details: Option<String> = client
+        .query_opt("SELECT details FROM sys.jobs WHERE job_id = $1", &[&job])
+        .await
+        .map_err(err)?
+        .and_then(|r| r.get(0));
+    Err(Error::new(
+        ErrorKind::Target,
+        format!(
+            "step {}: job {job} failed: {}",
+            step.id,
+            details.unwrap_or_else(|| "no details".into())
+        ),
+    ))
+}
+
 /// The value a target sequence gets: the source's, or past the largest copied value of the
 /// columns it feeds if that is further along.
 async fn sequence_target(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &impl tokio_postgres::GenericClient,
     sequence: &QualName,
     columns: &[(QualName, String)],
     seqs: &SequenceValues,

@@ -113,11 +113,14 @@ fn whole() -> (Chunking, Vec<Chunk>) {
 }
 
 /// Decides a table's chunks from its size and key.
+/// `pages`: whether page ranges may be used (a batched target resumes inside a chunk by
+/// primary key, which page ranges cannot give once rows move between pages).
 pub(crate) async fn plan_chunks(
     source: &Client,
     t: &Table,
     chunk_bytes: u64,
     server_version: i32,
+    pages: bool,
 ) -> Result<(Chunking, Vec<Chunk>)> {
     let bytes = t.bytes.max(0) as u64;
     if bytes <= chunk_bytes {
@@ -148,7 +151,7 @@ pub(crate) async fn plan_chunks(
             split(min, max, n),
         ));
     }
-    if server_version >= 140000 {
+    if pages && server_version >= 140000 {
         let row = source
             .query_one(
                 "SELECT (pg_catalog.pg_relation_size($1::text::regclass) / \

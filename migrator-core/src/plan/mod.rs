@@ -36,10 +36,22 @@ pub enum CopyFormat {
 /// One table's share of the copy.
 #[derive(Debug, Clone, Serialize)]
 pub struct TablePlan {
+    /// The source table (for a partition: the partition).
     pub(crate) name: QualName,
+    /// Where its rows go (for DSQL, a partition's rows go to its root table).
+    pub(crate) target: QualName,
+    /// Target columns, in order.
     pub(crate) columns: Vec<String>,
     /// What the source reads for each column: the quoted name, or an expression.
     pub(crate) read: Vec<String>,
+    /// For each column, the key space when the stream turns the integer into a UUID.
+    pub(crate) uuid_keys: Vec<Option<String>>,
+    /// Batched targets: the source's primary key, the order rows are read in.
+    pub(crate) key: Vec<String>,
+    /// The types of `key`'s columns in the source.
+    pub(crate) key_types: Vec<String>,
+    /// Batched targets: for each secondary index, its columns' positions.
+    pub(crate) index_columns: Vec<Vec<usize>>,
     pub(crate) format: CopyFormat,
     pub(crate) chunking: Chunking,
     pub(crate) chunks: Vec<Chunk>,
@@ -48,9 +60,13 @@ pub struct TablePlan {
 }
 
 impl TablePlan {
-    /// The table, `schema.name`.
+    /// The source table, `schema.name`.
     pub fn name(&self) -> &QualName {
         &self.name
+    }
+    /// The target table its rows go to.
+    pub fn target(&self) -> &QualName {
+        &self.target
     }
     /// The columns copied, in order.
     pub fn columns(&self) -> &[String] {
@@ -125,6 +141,17 @@ impl Finding {
     }
 }
 
+/// A foreign key the target does not get (omitted by config, or the target lacks them):
+/// recorded in the manifest so verify can count orphans.
+#[derive(Debug, Clone)]
+pub(crate) struct OmittedForeignKey {
+    pub name: String,
+    pub child: QualName,
+    pub columns: Vec<String>,
+    pub parent: QualName,
+    pub parent_columns: Vec<String>,
+}
+
 /// Facts about one server, for the plan's header.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerInfo {
@@ -160,6 +187,11 @@ pub struct Plan {
     pub(crate) findings: Vec<Finding>,
     /// Chunks already copied by an earlier, interrupted run.
     pub(crate) resume: Option<ResumeInfo>,
+    /// Foreign keys not created in the target, recorded in the manifest for verify.
+    #[serde(skip)]
+    pub(crate) omitted_foreign_keys: Vec<OmittedForeignKey>,
+    /// The UUIDv5 namespace of the uuid key strategy, when it applies.
+    pub(crate) key_namespace: Option<uuid::Uuid>,
 }
 
 /// What an earlier run left in the target.
@@ -230,6 +262,9 @@ impl Plan {
 /// Everything plan building needs besides the source connection.
 pub(crate) struct PlanInput<'a> {
     pub cat: &'a Catalog,
+    /// What a DSQL target supports.
+    pub caps: Option<crate::target::dsql::Capabilities>,
+    pub strict: bool,
     pub target: &'a TargetInfo,
     pub config: &'a Config,
     pub profile: Profile,
@@ -245,15 +280,21 @@ pub(crate) async fn run(
 ) -> Result<Plan> {
     events.send(crate::events::Event::Stage(crate::events::Stage::Plan));
     let filter = crate::catalog::TableFilter::new(&ctx.config.tables)?;
-    let source = ctx.source.connect(crate::conn::Side::Source).await?;
-    let target = ctx.target.connect(crate::conn::Side::Target).await?;
+    let source = ctx.source_session().await?;
+    let target = ctx.target_session(crate::context::Purpose::Plain).await?;
     crate::state::ensure_distinct(&source, &target).await?;
     let cat = crate::catalog::load(&source, &filter).await?;
     let tinfo = crate::state::inspect(&target, &cat, ctx.data_only).await?;
+    let caps = match ctx.profile {
+        Profile::Dsql => Some(crate::target::dsql::probe(&target).await?),
+        _ => None,
+    };
     let mut plan = build(
         &source,
         PlanInput {
             cat: &cat,
+            caps,
+            strict: ctx.strict,
             target: &tinfo,
             config: &ctx.config,
             profile: ctx.profile,
@@ -282,6 +323,8 @@ pub(crate) async fn run(
 pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan> {
     let PlanInput {
         cat,
+        caps,
+        strict,
         target: tinfo,
         config,
         profile,
@@ -309,7 +352,7 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
     } else if tinfo.manifest.is_none() {
         check_empty_target(cat, tinfo, &mut findings);
     }
-    if !data_only {
+    if !data_only && profile == Profile::Postgres {
         for e in &cat.extensions {
             if !tinfo.available_extensions.contains(&e.name) {
                 findings.push(Finding::new(
@@ -326,45 +369,114 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
 
     let chunk_bytes = config.copy.chunk_mib * 1024 * 1024;
     let mut tables = Vec::new();
-    for t in cat.data_tables() {
-        let (chunking, chunks) =
-            chunk::plan_chunks(source, t, chunk_bytes, cat.server_version_num).await?;
-        let format = formats.get(&t.name).copied().unwrap_or(if t.binary_ok() {
-            CopyFormat::Binary
-        } else {
-            CopyFormat::Text
-        });
-        let columns = copy_columns(t, tinfo, data_only);
-        let read = columns
-            .iter()
-            .map(|name| {
-                let col = t.columns.iter().find(|c| &c.name == name);
-                match col {
-                    Some(c) if c.read_as_text => format!("{}::text", ident(name)),
-                    _ => ident(name),
-                }
-            })
-            .collect();
-        tables.push(TablePlan {
-            name: t.name.clone(),
-            columns,
-            read,
-            format,
-            chunking,
-            chunks,
-            est_rows: t.est_rows,
-            est_bytes: t.bytes,
-        });
-    }
-    tables.sort_by(|a, b| b.est_bytes.cmp(&a.est_bytes).then(a.name.cmp(&b.name)));
-
-    let specs = if data_only {
-        target::data_steps(profile, cat, true)
-    } else {
-        let mut s = target::schema_steps(profile, cat);
-        s.extend(target::data_steps(profile, cat, false));
-        s
+    let mut omitted_foreign_keys = Vec::new();
+    let specs = match profile {
+        Profile::Dsql => {
+            let caps =
+                caps.ok_or_else(|| crate::error::Error::internal("DSQL capabilities unknown"))?;
+            let rendered = crate::target::dsql::render(cat, config, caps, strict);
+            findings.extend(rendered.findings);
+            omitted_foreign_keys = rendered.omitted_foreign_keys;
+            for t in cat.data_tables() {
+                let Some(map) = rendered.tables.get(&t.oid) else {
+                    continue;
+                };
+                let (chunking, chunks) =
+                    chunk::plan_chunks(source, t, chunk_bytes, cat.server_version_num, false)
+                        .await?;
+                tables.push(TablePlan {
+                    name: t.name.clone(),
+                    target: map.target.clone(),
+                    columns: map.columns.iter().map(|c| c.name.clone()).collect(),
+                    read: map.columns.iter().map(|c| c.read.clone()).collect(),
+                    uuid_keys: map.columns.iter().map(|c| c.uuid_key.clone()).collect(),
+                    key_types: map
+                        .key
+                        .iter()
+                        .map(|k| {
+                            t.columns
+                                .iter()
+                                .find(|c| &c.name == k)
+                                .map(|c| c.type_sql.clone())
+                                .unwrap_or_else(|| "text".into())
+                        })
+                        .collect(),
+                    key: map.key.clone(),
+                    index_columns: map.index_columns.clone(),
+                    format: CopyFormat::Binary,
+                    chunking,
+                    chunks,
+                    est_rows: t.est_rows,
+                    est_bytes: t.bytes,
+                });
+                findings.extend(crate::target::dsql::size_findings(source, t, map).await?);
+            }
+            if data_only {
+                rendered
+                    .steps
+                    .into_iter()
+                    .filter(|s| matches!(s.kind, StepKind::SequenceValue))
+                    .collect()
+            } else {
+                rendered.steps
+            }
+        }
+        _ => {
+            for t in cat.data_tables() {
+                let (chunking, chunks) =
+                    chunk::plan_chunks(source, t, chunk_bytes, cat.server_version_num, true)
+                        .await?;
+                let format = formats.get(&t.name).copied().unwrap_or(if t.binary_ok() {
+                    CopyFormat::Binary
+                } else {
+                    CopyFormat::Text
+                });
+                let columns = copy_columns(t, tinfo, data_only);
+                let read = columns
+                    .iter()
+                    .map(|name| {
+                        let col = t.columns.iter().find(|c| &c.name == name);
+                        match col {
+                            Some(c) if c.read_as_text => format!("{}::text", ident(name)),
+                            _ => ident(name),
+                        }
+                    })
+                    .collect();
+                tables.push(TablePlan {
+                    name: t.name.clone(),
+                    target: t.name.clone(),
+                    uuid_keys: vec![None; columns.len()],
+                    columns,
+                    read,
+                    key: Vec::new(),
+                    key_types: Vec::new(),
+                    index_columns: Vec::new(),
+                    format,
+                    chunking,
+                    chunks,
+                    est_rows: t.est_rows,
+                    est_bytes: t.bytes,
+                });
+            }
+            if data_only {
+                target::data_steps(cat, true)
+            } else {
+                let mut s = target::schema_steps(cat);
+                s.extend(target::data_steps(cat, false));
+                s
+            }
+        }
     };
+    tables.sort_by(|a, b| b.est_bytes.cmp(&a.est_bytes).then(a.name.cmp(&b.name)));
+    let key_namespace = (profile == Profile::Dsql
+        && config.keys.strategy == crate::config::KeyStrategy::Uuid)
+        .then(|| {
+            config
+                .keys
+                .namespace
+                .unwrap_or_else(crate::transform::keys::default_namespace)
+        });
+
     let steps = steps::order(specs, &cat.deps)?;
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let resume = tinfo.manifest.as_ref().map(|m| ResumeInfo {
@@ -380,6 +492,8 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
         steps,
         findings,
         resume,
+        omitted_foreign_keys,
+        key_namespace,
     })
 }
 

@@ -96,6 +96,19 @@ pub(crate) enum Action {
         /// The table.
         table: QualName,
     },
+    /// A statement that starts a DSQL job (`CREATE INDEX ASYNC`, `ALTER TABLE ASYNC ...
+    /// VALIDATE`) and returns its `job_id`; the step waits for the job.
+    AsyncJob {
+        /// The statement.
+        statement: String,
+    },
+    /// Restart an identity column past the largest copied value.
+    RestartIdentity {
+        /// The table.
+        table: QualName,
+        /// The identity column.
+        column: String,
+    },
 }
 
 /// One DDL step of a plan.
@@ -111,6 +124,9 @@ pub struct Step {
     /// The statement that removes what the step made (for `--restart`).
     #[serde(skip)]
     pub(crate) undo: Option<String>,
+    /// A failure is reported as a warning and the run goes on (objects the target may not
+    /// be able to hold, found out only by trying).
+    pub(crate) optional: bool,
 }
 
 impl Step {
@@ -153,6 +169,15 @@ impl Step {
                 }]
             }
             Action::Analyze { table } => vec![format!("ANALYZE {}", table.sql())],
+            Action::AsyncJob { statement } => {
+                vec![
+                    statement.clone(),
+                    "-- then CALL sys.wait_for_job(<job_id>)".into(),
+                ]
+            }
+            Action::RestartIdentity { table, column } => {
+                vec![format!("-- restart {table}.{column} past max({column})")]
+            }
         }
     }
 
@@ -176,6 +201,8 @@ pub(crate) struct StepSpec {
     pub after: Vec<String>,
     /// How to remove what the step makes.
     pub undo: Option<String>,
+    /// A failure is a warning, not an error.
+    pub optional: bool,
 }
 
 impl StepSpec {
@@ -189,7 +216,13 @@ impl StepSpec {
             carries: Vec::new(),
             after: Vec::new(),
             undo: None,
+            optional: false,
         }
+    }
+
+    pub fn optional(mut self) -> StepSpec {
+        self.optional = true;
+        self
     }
 
     pub fn undo(mut self, sql: String) -> StepSpec {
@@ -350,6 +383,7 @@ pub(crate) fn order(specs: Vec<StepSpec>, deps: &[(ObjKey, ObjKey)]) -> Result<V
             table: s.table,
             deps: d,
             undo: s.undo,
+            optional: s.optional,
         });
     }
     Ok(out)

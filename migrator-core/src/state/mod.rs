@@ -238,21 +238,39 @@ pub(crate) async fn ensure_distinct(source: &Client, target: &Client) -> Result<
     Ok(source_id)
 }
 
-/// Holds the target for one run; released when dropped (the session ends).
+/// How long a lease holds without a heartbeat: a run killed without a chance to release
+/// its lease blocks the next run this long at most.
+const LEASE_SECONDS: i64 = 30;
+
+/// Holds the target for one run, released when dropped: an advisory lock held by a session
+/// (released by the server when the session ends, even if the process is killed), or where
+/// the target has no advisory locks (DSQL), a lease row with a heartbeat.
 pub(crate) struct RunLock {
-    _client: Client,
+    _session: Option<Client>,
+    _heartbeat: Option<tokio_util::sync::DropGuard>,
 }
 
 impl RunLock {
-    /// Takes the target's run lock on a dedicated session, or says who holds it.
-    pub(crate) async fn acquire(client: Client) -> Result<RunLock> {
+    /// Takes the target's run lock, or says who holds it.
+    pub(crate) async fn acquire(ctx: &crate::Ctx) -> Result<RunLock> {
+        let client = ctx.target_session(crate::context::Purpose::Plain).await?;
+        if ctx.rules.advisory_locks {
+            return Self::advisory(client).await;
+        }
+        Self::lease(client).await
+    }
+
+    async fn advisory(client: Client) -> Result<RunLock> {
         let got: bool = client
             .query_one("SELECT pg_catalog.pg_try_advisory_lock($1)", &[&LOCK_KEY])
             .await
             .map_err(target_err("taking the run lock"))?
             .get(0);
         if got {
-            return Ok(RunLock { _client: client });
+            return Ok(RunLock {
+                _session: Some(client),
+                _heartbeat: None,
+            });
         }
         let holder = client
             .query_opt(
@@ -275,39 +293,132 @@ impl RunLock {
                 )
             })
             .unwrap_or_default();
-        Err(Error::new(
-            ErrorKind::Conflict,
-            format!(
-                "another migrator run is using this target{holder}: wait for it to finish or stop it"
-            ),
-        ))
+        Err(held_by(holder))
+    }
+
+    async fn lease(client: Client) -> Result<RunLock> {
+        let err = || target_err("taking the run lease");
+        for ddl in [
+            "CREATE SCHEMA IF NOT EXISTS _migrator",
+            "CREATE TABLE IF NOT EXISTS _migrator.lease (singleton boolean PRIMARY KEY DEFAULT true, \
+             holder text NOT NULL, heartbeat timestamptz NOT NULL)",
+        ] {
+            match client.batch_execute(ddl).await {
+                Ok(()) => {}
+                // Another run created it at the same moment.
+                Err(e)
+                    if e.code()
+                        .is_some_and(|c| ["42P07", "42P06"].contains(&c.code())) => {}
+                Err(e) => return Err(err()(e)),
+            }
+        }
+        let me = uuid::Uuid::new_v4().to_string();
+        // A failed commit (a conflict with a racing run, or a transient failure) is tried
+        // again: then the row says who holds the lease.
+        let taken = crate::retry::retrying(crate::retry::RetryPolicy::default(), "taking the run lease", None, || async {
+            client
+                .query_opt(
+                    &format!(
+                        "INSERT INTO _migrator.lease (holder, heartbeat) VALUES ($1, now()) \
+                         ON CONFLICT (singleton) DO UPDATE SET holder = excluded.holder, heartbeat = now() \
+                         WHERE _migrator.lease.heartbeat < now() - interval '{LEASE_SECONDS} seconds' \
+                         OR _migrator.lease.holder = excluded.holder \
+                         RETURNING holder"
+                    ),
+                    &[&me],
+                )
+                .await
+                .map(|row| row.is_some())
+                .map_err(err())
+        })
+        .await?;
+        if !taken {
+            let since: Option<String> = client
+                .query_opt(
+                    "SELECT to_char(heartbeat, 'YYYY-MM-DD HH24:MI:SS TZ') FROM _migrator.lease",
+                    &[],
+                )
+                .await
+                .ok()
+                .flatten()
+                .map(|r| r.get(0));
+            return Err(held_by(
+                since
+                    .map(|s| format!(" (lease renewed at {s})"))
+                    .unwrap_or_default(),
+            ));
+        }
+        let stop = tokio_util::sync::CancellationToken::new();
+        let guard = stop.clone().drop_guard();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => {
+                        let _ = client.execute("DELETE FROM _migrator.lease WHERE holder = $1", &[&me]).await;
+                        return;
+                    }
+                    _ = tokio::time::sleep(std::time::Duration::from_secs((LEASE_SECONDS / 3) as u64)) => {
+                        let _ = client
+                            .execute("UPDATE _migrator.lease SET heartbeat = now() WHERE holder = $1", &[&me])
+                            .await;
+                    }
+                }
+            }
+        });
+        Ok(RunLock {
+            _session: None,
+            _heartbeat: Some(guard),
+        })
     }
 }
 
-/// The manifest's DDL, run in the same transaction as the pre-data schema.
+fn held_by(holder: String) -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        format!(
+            "another migrator run is using this target{holder}: wait for it to finish or stop it"
+        ),
+    )
+}
+
+/// The manifest's DDL. Each statement stands alone and can be repeated, so a target that
+/// takes one DDL per transaction can run them one by one, and an interrupted start repeats
+/// them harmlessly.
 pub(crate) const MANIFEST_DDL: &[&str] = &[
-    "CREATE SCHEMA _migrator",
-    "COMMENT ON SCHEMA _migrator IS 'Migrator run manifest: drop it once the migration is done'",
-    "CREATE TABLE _migrator.run (singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton), \
+    "CREATE SCHEMA IF NOT EXISTS _migrator",
+    "CREATE TABLE IF NOT EXISTS _migrator.run (singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton), \
      format int NOT NULL, source_id text NOT NULL, source text NOT NULL, profile text NOT NULL, \
-     data_only boolean NOT NULL, started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz)",
-    "CREATE TABLE _migrator.chunk (table_name text NOT NULL, chunk_no int NOT NULL, \
-     chunking text NOT NULL, lower_bound int8, upper_bound int8, PRIMARY KEY (table_name, chunk_no))",
-    "CREATE TABLE _migrator.chunk_done (table_name text NOT NULL, chunk_no int NOT NULL, \
-     rows int8 NOT NULL, bytes int8 NOT NULL, done_at timestamptz NOT NULL DEFAULT now(), \
+     data_only boolean NOT NULL, key_namespace text, started_at timestamptz NOT NULL DEFAULT now(), \
+     finished_at timestamptz)",
+    "CREATE TABLE IF NOT EXISTS _migrator.chunk (table_name text NOT NULL, chunk_no int NOT NULL, \
+     chunking text NOT NULL, lower_bound bigint, upper_bound bigint, PRIMARY KEY (table_name, chunk_no))",
+    "CREATE TABLE IF NOT EXISTS _migrator.chunk_done (table_name text NOT NULL, chunk_no int NOT NULL, \
+     rows bigint NOT NULL, bytes bigint NOT NULL, done_at timestamptz NOT NULL DEFAULT now(), \
      PRIMARY KEY (table_name, chunk_no))",
-    "CREATE TABLE _migrator.step_done (step text PRIMARY KEY, done_at timestamptz NOT NULL DEFAULT now())",
+    "CREATE TABLE IF NOT EXISTS _migrator.chunk_part (table_name text NOT NULL, chunk_no int NOT NULL, \
+     part_no int NOT NULL, last_key text NOT NULL, rows bigint NOT NULL, bytes bigint NOT NULL, \
+     PRIMARY KEY (table_name, chunk_no, part_no))",
+    "CREATE TABLE IF NOT EXISTS _migrator.step_done (step text PRIMARY KEY, done_at timestamptz NOT NULL DEFAULT now())",
+    "CREATE TABLE IF NOT EXISTS _migrator.foreign_key (name text NOT NULL, child text NOT NULL, \
+     columns text NOT NULL, parent text NOT NULL, parent_columns text NOT NULL, PRIMARY KEY (child, name))",
 ];
 
-/// Statements that record a new run and its chunks (inside the schema transaction).
-pub(crate) fn manifest_rows(plan: &Plan, source_id: &str) -> Vec<String> {
-    let mut sql = vec![format!(
-        "INSERT INTO _migrator.run (format, source_id, source, profile, data_only) VALUES ({FORMAT}, {}, {}, {}, {})",
-        literal(source_id),
-        literal(plan.source.url()),
-        literal(plan.profile.name()),
-        plan.data_only
-    )];
+/// The tables of the manifest, for `--restart` where a schema cannot be dropped whole.
+pub(crate) const MANIFEST_TABLES: &[&str] = &[
+    "_migrator.run",
+    "_migrator.chunk",
+    "_migrator.chunk_done",
+    "_migrator.chunk_part",
+    "_migrator.step_done",
+    "_migrator.foreign_key",
+    "_migrator.lease",
+];
+
+/// Statements that record a new run: the planned chunks and omitted foreign keys in
+/// batches of at most `batch` rows, and last the run row, whose presence says the manifest
+/// is complete.
+pub(crate) fn manifest_rows(plan: &Plan, source_id: &str, batch: usize) -> Vec<String> {
+    let mut sql = Vec::new();
     let mut values = Vec::new();
     for t in &plan.tables {
         let chunking = serde_json::to_string(&t.chunking).expect("chunking serializes");
@@ -322,13 +433,54 @@ pub(crate) fn manifest_rows(plan: &Plan, source_id: &str) -> Vec<String> {
             ));
         }
     }
-    for batch in values.chunks(1000) {
+    for part in values.chunks(batch.max(1)) {
         sql.push(format!(
-            "INSERT INTO _migrator.chunk (table_name, chunk_no, chunking, lower_bound, upper_bound) VALUES {}",
-            batch.join(", ")
+            "INSERT INTO _migrator.chunk (table_name, chunk_no, chunking, lower_bound, upper_bound) VALUES {} \
+             ON CONFLICT DO NOTHING",
+            part.join(", ")
         ));
     }
+    let fks: Vec<String> = plan
+        .omitted_foreign_keys
+        .iter()
+        .map(|fk| {
+            format!(
+                "({}, {}, {}, {}, {})",
+                literal(&fk.name),
+                literal(&fk.child.to_string()),
+                literal(&serde_json::to_string(&fk.columns).expect("names serialize")),
+                literal(&fk.parent.to_string()),
+                literal(&serde_json::to_string(&fk.parent_columns).expect("names serialize"))
+            )
+        })
+        .collect();
+    for part in fks.chunks(batch.max(1)) {
+        sql.push(format!(
+            "INSERT INTO _migrator.foreign_key (name, child, columns, parent, parent_columns) VALUES {} \
+             ON CONFLICT DO NOTHING",
+            part.join(", ")
+        ));
+    }
+    sql.push(format!(
+        "INSERT INTO _migrator.run (format, source_id, source, profile, data_only, key_namespace) \
+         VALUES ({FORMAT}, {}, {}, {}, {}, {})",
+        literal(source_id),
+        literal(plan.source.url()),
+        literal(plan.profile.name()),
+        plan.data_only,
+        plan.key_namespace
+            .map_or("NULL".to_string(), |n| literal(&n.to_string()))
+    ));
     sql
+}
+
+/// Where an interrupted chunk stands: its next part number and the source key of the last
+/// row it committed.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ChunkProgress {
+    pub next_part: u32,
+    pub last_key: Option<Vec<String>>,
+    pub rows: u64,
 }
 
 /// The manifest as a run uses it: planned chunks per table, and what is done.
@@ -336,6 +488,7 @@ pub(crate) fn manifest_rows(plan: &Plan, source_id: &str) -> Vec<String> {
 pub(crate) struct Manifest {
     pub source_id: String,
     pub data_only: bool,
+    pub key_namespace: Option<String>,
     pub chunks: HashMap<String, (Chunking, Vec<Chunk>)>,
     pub chunks_done: HashSet<(String, u32)>,
     pub steps_done: HashSet<String>,
@@ -350,6 +503,11 @@ pub(crate) async fn load(client: &Client) -> Result<Option<Manifest>> {
     let mut m = Manifest {
         source_id: summary.source_id,
         data_only: summary.data_only,
+        key_namespace: client
+            .query_one("SELECT key_namespace FROM _migrator.run", &[])
+            .await
+            .map_err(err())?
+            .get(0),
         ..Manifest::default()
     };
     for r in client
@@ -408,6 +566,55 @@ pub(crate) fn step_done_sql(step: &str) -> String {
     format!(
         "INSERT INTO _migrator.step_done (step) VALUES ({})",
         literal(step)
+    )
+}
+
+/// Where a chunk stands in the target's manifest: its committed parts (batched targets).
+pub(crate) async fn chunk_progress(
+    client: &Client,
+    table: &QualName,
+    chunk: u32,
+) -> Result<ChunkProgress> {
+    let row = client
+        .query_opt(
+            "SELECT part_no, last_key, (SELECT sum(rows) FROM _migrator.chunk_part \
+                WHERE table_name = $1 AND chunk_no = $2)::bigint \
+             FROM _migrator.chunk_part WHERE table_name = $1 AND chunk_no = $2 \
+             ORDER BY part_no DESC LIMIT 1",
+            &[&table.to_string(), &(chunk as i32)],
+        )
+        .await
+        .map_err(target_err("reading the manifest"))?;
+    let Some(row) = row else {
+        return Ok(ChunkProgress::default());
+    };
+    let last: Vec<String> = serde_json::from_str(&row.get::<_, String>(1)).map_err(|e| {
+        Error::new(
+            ErrorKind::Conflict,
+            format!("unreadable manifest part of {table}: {e}"),
+        )
+    })?;
+    Ok(ChunkProgress {
+        next_part: row.get::<_, i32>(0) as u32 + 1,
+        last_key: Some(last),
+        rows: row.get::<_, Option<i64>>(2).unwrap_or(0) as u64,
+    })
+}
+
+/// The statement that records a committed part of a chunk (inside the part's transaction).
+pub(crate) fn chunk_part_sql(
+    table: &QualName,
+    chunk: u32,
+    part: u32,
+    last_key: &[String],
+    rows: u64,
+    bytes: u64,
+) -> String {
+    format!(
+        "INSERT INTO _migrator.chunk_part (table_name, chunk_no, part_no, last_key, rows, bytes) \
+         VALUES ({}, {chunk}, {part}, {}, {rows}, {bytes})",
+        literal(&table.to_string()),
+        literal(&serde_json::to_string(last_key).expect("keys serialize"))
     )
 }
 

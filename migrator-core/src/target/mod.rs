@@ -1,33 +1,85 @@
-//! Target profiles: `postgres` (RDS and any PostgreSQL) and, later, `dsql`. Each profile owns
-//! its DDL rendering, its limits and capabilities, and how its sessions are set up for writing.
+//! Target profiles: `postgres` (RDS and any PostgreSQL) and `dsql` (Aurora DSQL). Each
+//! profile owns its DDL rendering and its rules; [`Rules`] is the one place that knows each
+//! profile's limits and session settings.
 
+pub(crate) mod dsql;
 pub(crate) mod postgres;
 
+use std::time::Duration;
+
 use crate::catalog::Catalog;
-use crate::config::Profile;
+use crate::config::{Config, Profile};
 use crate::plan::StepSpec;
 
-/// The schema as DDL steps for `profile`.
-pub(crate) fn schema_steps(profile: Profile, cat: &Catalog) -> Vec<StepSpec> {
-    match profile {
-        Profile::Postgres | Profile::Dsql => postgres::schema_steps(cat),
+/// What a profile allows and needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Rules {
+    /// A transaction may hold one DDL statement and no DML with it.
+    pub one_ddl_per_transaction: bool,
+    /// Modified rows per transaction, the manifest's rows included.
+    pub max_rows: Option<u32>,
+    /// Modified bytes per transaction, secondary index entries included.
+    pub max_bytes: Option<u64>,
+    /// Session-level advisory locks exist (else the run lock is a lease row).
+    pub advisory_locks: bool,
+    /// Run on every target session.
+    pub session_setup: &'static str,
+    /// Run on sessions that write rows.
+    pub writer_setup: &'static str,
+    /// Run on sessions that run DDL.
+    pub ddl_setup: &'static str,
+    /// Sessions are replaced before this age.
+    pub max_session_age: Option<Duration>,
+}
+
+impl Rules {
+    pub fn of(profile: Profile, config: &Config) -> Rules {
+        match profile {
+            Profile::Dsql => Rules {
+                one_ddl_per_transaction: true,
+                max_rows: Some(config.dsql.max_rows),
+                max_bytes: Some(config.dsql.max_kib * 1024),
+                advisory_locks: false,
+                // DSQL accepts only a few session parameters, none of these.
+                session_setup: "",
+                writer_setup: "",
+                ddl_setup: "",
+                // DSQL closes connections after 60 minutes.
+                max_session_age: Some(Duration::from_secs(50 * 60)),
+            },
+            _ => Rules {
+                one_ddl_per_transaction: false,
+                max_rows: None,
+                max_bytes: None,
+                advisory_locks: true,
+                session_setup: "SET statement_timeout = 0; SET lock_timeout = 0; \
+                     SET idle_in_transaction_session_timeout = 0",
+                // A chunk lost to a server crash is lost with its manifest row and redone on
+                // resume, so commits need not wait for the disk; the run's last commit is
+                // made durable explicitly.
+                writer_setup: "SET synchronous_commit = off",
+                // Every name in the rendered DDL is qualified, so the session keeps the
+                // server's search_path and time zone: functions that run during an index build
+                // or a materialized view refresh see what they see in the source.
+                ddl_setup: "SET check_function_bodies = false; SET client_min_messages = warning",
+                max_session_age: None,
+            },
+        }
+    }
+
+    /// Whether writes are cut into batches under per-transaction limits.
+    pub fn batched(&self) -> bool {
+        self.max_rows.is_some()
     }
 }
 
-/// The steps that follow the data: sequence values, statistics.
-pub(crate) fn data_steps(profile: Profile, cat: &Catalog, data_only: bool) -> Vec<StepSpec> {
-    match profile {
-        Profile::Postgres | Profile::Dsql => postgres::data_steps(cat, data_only),
-    }
+/// The schema as DDL steps, for the postgres profile (the DSQL profile renders through
+/// [`dsql::render`], which also decides how each table's rows are mapped).
+pub(crate) fn schema_steps(cat: &Catalog) -> Vec<StepSpec> {
+    postgres::schema_steps(cat)
 }
 
-/// Session settings for a target session that writes rows: commits need not wait for the
-/// disk, since a chunk lost to a server crash is lost with its manifest row and redone on
-/// resume; the run's last commit is made durable explicitly.
-pub(crate) const WRITER_SESSION: &str = "SET synchronous_commit = off";
-
-/// Session settings for a target session that runs DDL. Every name in the rendered DDL is
-/// qualified, so the session keeps the server's `search_path` and time zone: functions that
-/// run during an index build or a materialized view refresh see what they see in the source.
-pub(crate) const DDL_SESSION: &str =
-    "SET check_function_bodies = false; SET client_min_messages = warning";
+/// The steps that follow the data for the postgres profile: sequence values, statistics.
+pub(crate) fn data_steps(cat: &Catalog, data_only: bool) -> Vec<StepSpec> {
+    postgres::data_steps(cat, data_only)
+}

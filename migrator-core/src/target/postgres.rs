@@ -352,6 +352,7 @@ fn type_sql(t: &crate::catalog::TypeDef) -> Vec<String> {
             default,
             collation,
             constraints,
+            ..
         } => {
             let mut s = format!("CREATE DOMAIN {name} AS {base}");
             if let Some(c) = collation {

@@ -1,6 +1,7 @@
 //! Verification: compares source and target table by table and gives one verdict per
 //! table. Counts are exact `count(*)` on both sides, the source's under one snapshot.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,11 +13,12 @@ use tracing::instrument::WithSubscriber;
 
 use crate::Ctx;
 use crate::catalog::{self, TableFilter};
-use crate::conn::Side;
+use crate::config::Profile;
+use crate::context::Purpose;
 use crate::copy::snapshot;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventSink, Stage};
-use crate::sql::QualName;
+use crate::sql::{QualName, ident};
 
 /// How deep verification goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +39,8 @@ pub enum Verdict {
     CountMismatch,
     /// The table does not exist in the target.
     Missing,
+    /// Rows point at missing parents through a foreign key the target does not enforce.
+    Orphans,
 }
 
 /// One table's comparison.
@@ -45,6 +49,8 @@ pub struct TableVerdict {
     pub(crate) table: QualName,
     pub(crate) source_rows: u64,
     pub(crate) target_rows: Option<u64>,
+    /// Rows whose parent is missing, for foreign keys the target does not enforce.
+    pub(crate) orphans: Option<u64>,
     pub(crate) verdict: Verdict,
 }
 
@@ -60,6 +66,11 @@ impl TableVerdict {
     /// Rows in the target, if the table exists there.
     pub fn target_rows(&self) -> Option<u64> {
         self.target_rows
+    }
+    /// Rows whose parent row is missing (only for foreign keys the target does not
+    /// enforce; `None` where there are none to check).
+    pub fn orphans(&self) -> Option<u64> {
+        self.orphans
     }
     /// The verdict.
     pub fn verdict(&self) -> Verdict {
@@ -112,39 +123,61 @@ pub(crate) async fn run(
     let started = Instant::now();
     events.send(Event::Stage(Stage::Verify));
     let filter = TableFilter::new(&ctx.config.tables)?;
-    let coordinator = ctx.source.connect(Side::Source).await?;
-    let target = ctx.target.connect(Side::Target).await?;
+    let coordinator = ctx.source_session().await?;
+    let target = ctx.target_session(Purpose::Plain).await?;
     crate::state::ensure_distinct(&coordinator, &target).await?;
-    drop(target);
     let cat = catalog::load(&coordinator, &filter).await?;
-    let mut names: Vec<QualName> = cat.data_tables().map(|t| t.name.clone()).collect();
-    names.sort();
+    // Each target table and the source tables whose rows it holds (a DSQL target holds a
+    // partitioned table's partitions in one table).
+    let mut groups: BTreeMap<QualName, Vec<QualName>> = BTreeMap::new();
+    for t in cat.data_tables() {
+        let target_name = match ctx.profile {
+            Profile::Dsql => {
+                let mut root = t;
+                while let Some(parent) = root.partition_of.as_ref().and_then(|(p, _)| cat.table(*p))
+                {
+                    root = parent;
+                }
+                root.name.clone()
+            }
+            _ => t.name.clone(),
+        };
+        groups.entry(target_name).or_default().push(t.name.clone());
+    }
+    let orphans = orphan_counts(&target).await?;
+    drop(target);
 
     let snapshot = snapshot::export(&coordinator).await?;
-
-    let queue = Arc::new(std::sync::Mutex::new(names.clone()));
-    let jobs = ctx.config.jobs().min(names.len()).max(1);
+    let work: Vec<(QualName, Vec<QualName>)> = groups.into_iter().collect();
+    let jobs = ctx.config.jobs().min(work.len()).max(1);
+    let queue = Arc::new(std::sync::Mutex::new(work));
+    let orphans = Arc::new(orphans);
     let mut set = JoinSet::new();
     for _ in 0..jobs {
         let ctx = ctx.clone();
         let queue = queue.clone();
         let snapshot = snapshot.clone();
         let events = events.clone();
+        let orphans = orphans.clone();
         set.spawn(
             async move {
-                let source = ctx.source.connect(Side::Source).await?;
+                let source = ctx.source_session().await?;
                 snapshot::import(&source, &snapshot).await?;
-                let target = ctx.target.connect(Side::Target).await?;
+                let target = ctx.target_session(Purpose::Plain).await?;
                 let mut out = Vec::new();
                 loop {
                     let next = queue.lock().unwrap().pop();
-                    let Some(t) = next else { break };
+                    let Some((t, sources)) = next else { break };
                     let span = tracing::info_span!("verify_table", table = %t);
-                    let (src, dst) = count_both(&source, &target, &t).instrument(span).await?;
+                    let (src, dst) = count_both(&source, &target, &t, &sources)
+                        .instrument(span)
+                        .await?;
+                    let orphan_rows = orphans.get(&t).copied();
                     let verdict = match dst {
                         None => Verdict::Missing,
-                        Some(n) if n == src => Verdict::Match,
-                        Some(_) => Verdict::CountMismatch,
+                        Some(n) if n != src => Verdict::CountMismatch,
+                        _ if orphan_rows.is_some_and(|n| n > 0) => Verdict::Orphans,
+                        _ => Verdict::Match,
                     };
                     events.send(Event::TableVerified {
                         table: t.clone(),
@@ -154,6 +187,7 @@ pub(crate) async fn run(
                         table: t,
                         source_rows: src,
                         target_rows: dst,
+                        orphans: orphan_rows,
                         verdict,
                     });
                 }
@@ -174,14 +208,69 @@ pub(crate) async fn run(
     })
 }
 
-/// Exact row counts of a table on both sides; `None` for the target if it lacks the table.
-async fn count_both(source: &Client, target: &Client, t: &QualName) -> Result<(u64, Option<u64>)> {
-    let count_sql = format!("SELECT count(*) FROM ONLY {}", t.sql());
-    let src: i64 = source
-        .query_one(&count_sql, &[])
+/// For foreign keys the target does not have (recorded in the manifest when omitted), the
+/// number of child rows per table whose parent is missing.
+async fn orphan_counts(target: &Client) -> Result<HashMap<QualName, u64>> {
+    let err = |e| Error::db(ErrorKind::Target, "looking for orphans", e);
+    let mut out: HashMap<QualName, u64> = HashMap::new();
+    let has: bool = target
+        .query_one(
+            "SELECT pg_catalog.to_regclass('_migrator.foreign_key') IS NOT NULL",
+            &[],
+        )
         .await
-        .map_err(|e| Error::db(ErrorKind::Source, "counting", e).with_table(t))?
+        .map_err(err)?
         .get(0);
+    if !has {
+        return Ok(out);
+    }
+    let fks = target
+        .query(
+            "SELECT child, columns, parent, parent_columns FROM _migrator.foreign_key",
+            &[],
+        )
+        .await
+        .map_err(err)?;
+    for fk in fks {
+        let child = QualName::parse(&fk.get::<_, String>(0));
+        let parent = QualName::parse(&fk.get::<_, String>(2));
+        let cols: Vec<String> = serde_json::from_str(&fk.get::<_, String>(1)).unwrap_or_default();
+        let pcols: Vec<String> = serde_json::from_str(&fk.get::<_, String>(3)).unwrap_or_default();
+        let c: Vec<String> = cols.iter().map(|c| format!("c.{}", ident(c))).collect();
+        let p: Vec<String> = pcols.iter().map(|c| format!("p.{}", ident(c))).collect();
+        let not_null: Vec<String> = c.iter().map(|c| format!("{c} IS NOT NULL")).collect();
+        let sql = format!(
+            "SELECT count(*) FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE ({}) = ({}))",
+            child.sql(),
+            not_null.join(" AND "),
+            parent.sql(),
+            p.join(", "),
+            c.join(", ")
+        );
+        let n: i64 = target.query_one(&sql, &[]).await.map_err(err)?.get(0);
+        *out.entry(child).or_default() += n as u64;
+    }
+    Ok(out)
+}
+
+/// Exact row counts: the source tables' sum and the target table's; `None` for the target
+/// if it lacks the table.
+async fn count_both(
+    source: &Client,
+    target: &Client,
+    t: &QualName,
+    sources: &[QualName],
+) -> Result<(u64, Option<u64>)> {
+    let mut src: i64 = 0;
+    for s in sources {
+        let n: i64 = source
+            .query_one(&format!("SELECT count(*) FROM ONLY {}", s.sql()), &[])
+            .await
+            .map_err(|e| Error::db(ErrorKind::Source, "counting", e).with_table(s))?
+            .get(0);
+        src += n;
+    }
+    let count_sql = format!("SELECT count(*) FROM ONLY {}", t.sql());
     let exists: bool = target
         .query_one("SELECT pg_catalog.to_regclass($1) IS NOT NULL", &[&t.sql()])
         .await

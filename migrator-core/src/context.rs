@@ -1,0 +1,67 @@
+//! What every stage of a migration shares: both endpoints, the configuration, the target
+//! profile's rules, and the one way each kind of session is opened.
+
+use tokio_postgres::Client;
+
+use crate::config::{Config, Profile};
+use crate::conn::{Endpoint, Side};
+use crate::error::{Error, ErrorKind, Result};
+use crate::target::Rules;
+
+/// Settings for every source session: nothing times out under a long COPY or a snapshot
+/// held for the whole run.
+const SOURCE_SETUP: &str = "SET statement_timeout = 0; SET lock_timeout = 0; \
+     SET idle_in_transaction_session_timeout = 0";
+
+/// What a target session is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// Reading, manifest bookkeeping.
+    Plain,
+    /// Writing rows.
+    Writer,
+    /// Running DDL.
+    Ddl,
+}
+
+pub(crate) struct Ctx {
+    pub source: Endpoint,
+    pub target: Endpoint,
+    pub config: Config,
+    pub profile: Profile,
+    pub rules: Rules,
+    pub data_only: bool,
+    pub restart: bool,
+    pub strict: bool,
+}
+
+impl Ctx {
+    /// A source session.
+    pub async fn source_session(&self) -> Result<Client> {
+        let c = self.source.connect(Side::Source).await?;
+        c.batch_execute(SOURCE_SETUP)
+            .await
+            .map_err(|e| Error::db(ErrorKind::Source, "source session setup", e))?;
+        Ok(c)
+    }
+
+    /// A target session set up for `purpose` under the profile's rules.
+    pub async fn target_session(&self, purpose: Purpose) -> Result<Client> {
+        let c = self.target.connect(Side::Target).await?;
+        let extra = match purpose {
+            Purpose::Plain => "",
+            Purpose::Writer => self.rules.writer_setup,
+            Purpose::Ddl => self.rules.ddl_setup,
+        };
+        let setup: Vec<&str> = [self.rules.session_setup, extra]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect();
+        if !setup.is_empty() {
+            c.batch_execute(&setup.join("; "))
+                .await
+                .map_err(|e| Error::db(ErrorKind::Target, "target session setup", e))?;
+        }
+        Ok(c)
+    }
+}

@@ -1,0 +1,518 @@
+//! One chunk into a target with per-transaction limits (Aurora DSQL): the source streams the
+//! chunk in primary key order as binary COPY; tuples are cut into batches that stay under the
+//! row budget (manifest rows included) and the byte budget (secondary index entries
+//! included); each batch commits with a manifest row naming the last key it holds, so an
+//! interrupted chunk resumes after that key, and a batch whose commit fails with a
+//! serialization error (40001, OC000, OC001) is written again, never twice.
+
+use bytes::{Bytes, BytesMut};
+use futures::{SinkExt, StreamExt};
+use tokio_postgres::Client;
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use uuid::Uuid;
+
+use crate::Ctx;
+use crate::config::DsqlWrite;
+use crate::context::Purpose;
+use crate::copy::frames::{self, Tuple, TupleReader};
+use crate::copy::pipe::Moved;
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::EventSink;
+use crate::plan::{Chunk, TablePlan};
+use crate::retry::RetryPolicy;
+use crate::sql::{ident, literal};
+use crate::state;
+use crate::transform::keys;
+
+/// Bind parameters one statement may carry.
+const MAX_PARAMS: usize = 65_535;
+
+/// How batches are cut and written.
+#[derive(Debug, Clone)]
+pub(crate) struct Batching {
+    /// Rows per transaction, manifest rows included.
+    pub max_rows: usize,
+    /// Bytes per transaction, secondary index entries included.
+    pub max_bytes: u64,
+    pub write: DsqlWrite,
+    pub namespace: Option<Uuid>,
+}
+
+/// A field's raw binary value passed through as a parameter of the target column's type.
+#[derive(Debug)]
+struct Raw<'a>(Option<&'a [u8]>);
+
+impl ToSql for Raw<'_> {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self.0 {
+            None => Ok(IsNull::Yes),
+            Some(b) => {
+                out.extend_from_slice(b);
+                Ok(IsNull::No)
+            }
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// The source statement: the chunk's rows in key order, after `after` if resuming, with
+/// each key column's text appended (to record where a batch ends).
+fn read_sql(t: &TablePlan, chunk: &Chunk, after: Option<&[String]>) -> String {
+    let mut conditions: Vec<String> = t.chunking.predicate(chunk).into_iter().collect();
+    // Qualified by the table's alias: the select list may name a key's text the same.
+    let keys: Vec<String> = t.key.iter().map(|k| format!("src.{}", ident(k))).collect();
+    if let Some(after) = after {
+        let values: Vec<String> = after
+            .iter()
+            .zip(&t.key_types)
+            .map(|(v, ty)| format!("{}::{ty}", literal(v)))
+            .collect();
+        conditions.push(format!("({}) > ({})", keys.join(", "), values.join(", ")));
+    }
+    let mut select: Vec<String> = t.read.clone();
+    select.extend(
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| format!("({k})::text AS \"__key{i}\"")),
+    );
+    format!(
+        "COPY (SELECT {} FROM ONLY {} AS src{}{}) TO STDOUT (FORMAT binary)",
+        select.join(", "),
+        t.name.sql(),
+        if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        },
+        if keys.is_empty() {
+            String::new()
+        } else {
+            format!(" ORDER BY {}", keys.join(", "))
+        }
+    )
+}
+
+/// Builds the target tuple (UUID keys rewritten, key texts dropped) and reads the key.
+fn target_tuple(
+    t: &TablePlan,
+    namespace: Option<&Uuid>,
+    src: &Tuple,
+) -> Result<(Tuple, Vec<String>)> {
+    let n = t.columns.len();
+    if src.fields.len() != n + t.key.len() {
+        return Err(Error::internal(format!(
+            "{}: {} fields read, {} expected",
+            t.name,
+            src.fields.len(),
+            n + t.key.len()
+        )));
+    }
+    let mut raw = BytesMut::with_capacity(src.raw.len() + 16);
+    raw.extend_from_slice(&(n as i16).to_be_bytes());
+    let mut fields = Vec::with_capacity(n);
+    for i in 0..n {
+        let value = src.field(i);
+        let uuid;
+        let value = match (value, &t.uuid_keys[i], namespace) {
+            (Some(v), Some(prefix), Some(ns)) => {
+                uuid = keys::key_uuid(ns, prefix, keys::binary_int(v)?);
+                Some(&uuid.as_bytes()[..])
+            }
+            (v, _, _) => v,
+        };
+        match value {
+            None => {
+                raw.extend_from_slice(&(-1i32).to_be_bytes());
+                fields.push(None);
+            }
+            Some(v) => {
+                raw.extend_from_slice(&(v.len() as i32).to_be_bytes());
+                let start = raw.len();
+                raw.extend_from_slice(v);
+                fields.push(Some((start, raw.len())));
+            }
+        }
+    }
+    let key = (n..n + t.key.len())
+        .map(|i| String::from_utf8_lossy(src.field(i).unwrap_or_default()).into_owned())
+        .collect();
+    Ok((
+        Tuple {
+            raw: raw.freeze(),
+            fields,
+        },
+        key,
+    ))
+}
+
+/// A batch being filled.
+#[derive(Default)]
+struct Pending {
+    tuples: Vec<Tuple>,
+    bytes: u64,
+    last_key: Vec<String>,
+}
+
+/// Copies one chunk in batches, resuming after the parts the target's manifest holds.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn copy_chunk(
+    ctx: &Ctx,
+    source: &Client,
+    target: &mut Option<Client>,
+    t: &TablePlan,
+    chunk: &Chunk,
+    batching: &Batching,
+    report: &(dyn Fn(u64) + Sync),
+    events: &EventSink,
+) -> Result<Moved> {
+    if target.is_none() {
+        *target = Some(ctx.target_session(Purpose::Writer).await?);
+    }
+    let progress = state::chunk_progress(target.as_ref().expect("open"), &t.name, chunk.no).await?;
+    if progress.next_part > 0 && t.key.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "{} has no primary key, so its interrupted chunk cannot resume: use --restart",
+                t.name
+            ),
+        ));
+    }
+    let src_err = |e| {
+        Error::db(ErrorKind::Source, "reading", e)
+            .with_table(&t.name)
+            .with_chunk(chunk.no)
+    };
+    let stream = source
+        .copy_out(&read_sql(t, chunk, progress.last_key.as_deref()))
+        .await
+        .map_err(src_err)?;
+    futures::pin_mut!(stream);
+    let mut reader = TupleReader::new();
+    let max_data_rows = batching.max_rows.saturating_sub(2).max(1);
+    let mut pending = Pending::default();
+    let mut part = progress.next_part;
+    let mut moved = Moved { rows: 0, bytes: 0 };
+    while let Some(data) = stream.next().await {
+        reader.push(&data.map_err(src_err)?);
+        while let Some(src) = reader.next_tuple()? {
+            let (tuple, key) = target_tuple(t, batching.namespace.as_ref(), &src)?;
+            let index_bytes: usize = t
+                .index_columns
+                .iter()
+                .flat_map(|cols| cols.iter())
+                .filter_map(|&i| tuple.field(i).map(|f| f.len()))
+                .sum();
+            let size = (tuple.raw.len() + index_bytes) as u64;
+            if !pending.tuples.is_empty()
+                && (pending.tuples.len() >= max_data_rows
+                    || pending.bytes + size > batching.max_bytes)
+            {
+                let batch = std::mem::take(&mut pending);
+                commit(ctx, target, t, chunk, part, &batch, None, batching, events).await?;
+                moved.rows += batch.tuples.len() as u64;
+                moved.bytes += batch.bytes;
+                report(batch.bytes);
+                part += 1;
+            }
+            pending.tuples.push(tuple);
+            pending.bytes += size;
+            pending.last_key = key;
+        }
+    }
+    if !reader.finished() {
+        return Err(Error::new(ErrorKind::Source, "the COPY stream ended early")
+            .retryable(true)
+            .with_table(&t.name)
+            .with_chunk(chunk.no));
+    }
+    let batch = pending;
+    let totals = (
+        progress.rows + moved.rows + batch.tuples.len() as u64,
+        moved.bytes + batch.bytes,
+    );
+    commit(
+        ctx,
+        target,
+        t,
+        chunk,
+        part,
+        &batch,
+        Some(totals),
+        batching,
+        events,
+    )
+    .await?;
+    moved.rows += batch.tuples.len() as u64;
+    moved.bytes += batch.bytes;
+    report(batch.bytes);
+    Ok(moved)
+}
+
+/// Writes one batch and its manifest rows in one transaction, retrying what can be retried.
+/// The last batch of a chunk also records the chunk as done, with the chunk's `(rows,
+/// bytes)`.
+#[allow(clippy::too_many_arguments)]
+async fn commit(
+    ctx: &Ctx,
+    target: &mut Option<Client>,
+    t: &TablePlan,
+    chunk: &Chunk,
+    part: u32,
+    batch: &Pending,
+    last: Option<(u64, u64)>,
+    batching: &Batching,
+    events: &EventSink,
+) -> Result<()> {
+    let policy = RetryPolicy::default();
+    let mut attempt = 1;
+    loop {
+        let result = async {
+            if target.is_none() {
+                *target = Some(ctx.target_session(Purpose::Writer).await?);
+                // After a lost connection the commit may have happened after all.
+                if already_committed(
+                    target.as_ref().expect("just opened"),
+                    t,
+                    chunk,
+                    part,
+                    batch,
+                    last,
+                )
+                .await?
+                {
+                    return Ok(());
+                }
+            }
+            write(
+                target.as_mut().expect("open"),
+                t,
+                chunk,
+                part,
+                batch,
+                last,
+                batching,
+            )
+            .await
+        }
+        .await;
+        match result {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                *target = None;
+                if !policy.should_retry(&e, attempt) {
+                    return Err(e.with_table(&t.name).with_chunk(chunk.no));
+                }
+                let delay = policy.delay(attempt);
+                events.retry(
+                    format!("{} chunk {} batch {part}", t.name, chunk.no),
+                    attempt,
+                    delay,
+                    &e,
+                );
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+async fn already_committed(
+    target: &Client,
+    t: &TablePlan,
+    chunk: &Chunk,
+    part: u32,
+    batch: &Pending,
+    last: Option<(u64, u64)>,
+) -> Result<bool> {
+    let err = |e| Error::db(ErrorKind::Target, "reading the manifest", e);
+    let table = t.name.to_string();
+    let no = chunk.no as i32;
+    if !batch.tuples.is_empty() {
+        return Ok(target
+            .query_opt(
+                "SELECT 1 FROM _migrator.chunk_part WHERE table_name = $1 AND chunk_no = $2 AND part_no = $3",
+                &[&table, &no, &(part as i32)],
+            )
+            .await
+            .map_err(err)?
+            .is_some());
+    }
+    Ok(last.is_some()
+        && target
+            .query_opt(
+                "SELECT 1 FROM _migrator.chunk_done WHERE table_name = $1 AND chunk_no = $2",
+                &[&table, &no],
+            )
+            .await
+            .map_err(err)?
+            .is_some())
+}
+
+async fn write(
+    target: &mut Client,
+    t: &TablePlan,
+    chunk: &Chunk,
+    part: u32,
+    batch: &Pending,
+    last: Option<(u64, u64)>,
+    batching: &Batching,
+) -> Result<()> {
+    let err = |e| Error::db(ErrorKind::Target, "writing", e);
+    let tx = target.transaction().await.map_err(err)?;
+    let cols: Vec<String> = t.columns.iter().map(|c| ident(c)).collect();
+    if !batch.tuples.is_empty() {
+        match batching.write {
+            DsqlWrite::Copy => {
+                let mut buf = BytesMut::with_capacity(batch.bytes as usize + 64);
+                frames::write_header(&mut buf);
+                for tuple in &batch.tuples {
+                    buf.extend_from_slice(&tuple.raw);
+                }
+                frames::write_trailer(&mut buf);
+                let sink = tx
+                    .copy_in::<_, Bytes>(&format!(
+                        "COPY {} ({}) FROM STDIN (FORMAT binary)",
+                        t.target.sql(),
+                        cols.join(", ")
+                    ))
+                    .await
+                    .map_err(err)?;
+                futures::pin_mut!(sink);
+                sink.as_mut().send(buf.freeze()).await.map_err(err)?;
+                sink.as_mut().finish().await.map_err(err)?;
+            }
+            DsqlWrite::Insert => {
+                let per_statement = (MAX_PARAMS / t.columns.len().max(1)).max(1);
+                for rows in batch.tuples.chunks(per_statement) {
+                    let mut values = Vec::with_capacity(rows.len());
+                    let mut n = 0;
+                    for _ in rows {
+                        let placeholders: Vec<String> = (0..t.columns.len())
+                            .map(|_| {
+                                n += 1;
+                                format!("${n}")
+                            })
+                            .collect();
+                        values.push(format!("({})", placeholders.join(", ")));
+                    }
+                    let sql = format!(
+                        "INSERT INTO {} ({}) VALUES {}",
+                        t.target.sql(),
+                        cols.join(", "),
+                        values.join(", ")
+                    );
+                    let stmt = tx.prepare(&sql).await.map_err(err)?;
+                    let params: Vec<Raw<'_>> = rows
+                        .iter()
+                        .flat_map(|tuple| (0..t.columns.len()).map(move |i| Raw(tuple.field(i))))
+                        .collect();
+                    tx.execute_raw(&stmt, params.iter()).await.map_err(err)?;
+                }
+            }
+        }
+        tx.batch_execute(&state::chunk_part_sql(
+            &t.name,
+            chunk.no,
+            part,
+            &batch.last_key,
+            batch.tuples.len() as u64,
+            batch.bytes,
+        ))
+        .await
+        .map_err(err)?;
+    }
+    if let Some((rows, bytes)) = last {
+        tx.batch_execute(&state::chunk_done_sql(&t.name, chunk.no, rows, bytes))
+            .await
+            .map_err(err)?;
+    }
+    tx.commit().await.map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Chunking, CopyFormat};
+    use crate::sql::QualName;
+
+    fn table() -> TablePlan {
+        TablePlan {
+            name: QualName::new("public", "users"),
+            target: QualName::new("public", "users"),
+            columns: vec!["id".into(), "org_id".into(), "name".into()],
+            read: vec!["\"id\"".into(), "\"org_id\"".into(), "\"name\"".into()],
+            uuid_keys: vec![
+                Some("public.users:".into()),
+                Some("public.orgs:".into()),
+                None,
+            ],
+            key: vec!["id".into()],
+            key_types: vec!["integer".into()],
+            index_columns: vec![vec![2]],
+            format: CopyFormat::Binary,
+            chunking: Chunking::KeyRange {
+                column: "id".into(),
+            },
+            chunks: Vec::new(),
+            est_rows: 0,
+            est_bytes: 0,
+        }
+    }
+
+    #[test]
+    fn reads_in_key_order_after_the_resume_point() {
+        let t = table();
+        let c = Chunk {
+            no: 1,
+            lower: Some(100),
+            upper: Some(200),
+        };
+        assert_eq!(
+            read_sql(&t, &c, Some(&["150".to_string()])),
+            "COPY (SELECT \"id\", \"org_id\", \"name\", (src.\"id\")::text AS \"__key0\" FROM ONLY \"public\".\"users\" AS src \
+             WHERE \"id\" >= 100 AND \"id\" < 200 AND (src.\"id\") > ('150'::integer) ORDER BY src.\"id\") TO STDOUT (FORMAT binary)"
+        );
+    }
+
+    #[test]
+    fn keys_become_uuids_and_key_text_is_dropped() {
+        let t = table();
+        let mut src = BytesMut::new();
+        frames::tests::write_tuple(
+            &mut src,
+            [
+                Some(&7i32.to_be_bytes()[..]),
+                None,
+                Some(&b"ann"[..]),
+                Some(&b"7"[..]),
+            ]
+            .into_iter(),
+        );
+        let mut r = TupleReader::new();
+        let mut all = BytesMut::new();
+        frames::write_header(&mut all);
+        all.extend_from_slice(&src);
+        r.push(&all);
+        let src = r.next_tuple().unwrap().unwrap();
+        let ns = keys::default_namespace();
+        let (out, key) = target_tuple(&t, Some(&ns), &src).unwrap();
+        assert_eq!(key, vec!["7".to_string()]);
+        assert_eq!(out.fields.len(), 3);
+        assert_eq!(
+            out.field(0).unwrap(),
+            keys::key_uuid(&ns, "public.users:", 7).as_bytes()
+        );
+        assert_eq!(out.field(1), None, "NULL foreign keys stay NULL");
+        assert_eq!(out.field(2).unwrap(), b"ann");
+    }
+}

@@ -1,0 +1,612 @@
+//! The DSQL profile against the DSQL emulator (a real PostgreSQL behind a proxy that enforces
+//! DSQL's rules with DSQL's errors): Pagila and Northwind in both eras with every key
+//! strategy, foreign key relationships intact, deterministic UUIDs, keys that keep working
+//! after cutover, commits that fail with 40001, and the emulator's own record of every
+//! transaction staying under DSQL's limits.
+
+use std::collections::BTreeMap;
+
+use fixtures::dsql::{DsqlOptions, Emulator, Era};
+use fixtures::{Cluster, TestDb, datasets};
+use migrator_tests::*;
+
+/// The byte budget the tests give the engine, and the emulator's limit (DSQL's).
+const BUDGET_KIB: u64 = 8 * 1024;
+
+fn emulator(era: Era) -> Emulator {
+    Emulator::start(
+        Cluster::shared(),
+        DsqlOptions {
+            era,
+            ..DsqlOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+fn dsql_config(name: &str, extra: &str) -> std::path::PathBuf {
+    config_file(
+        name,
+        &format!(
+            "[target]\nprofile = \"dsql\"\n[dsql]\nmax_kib = {BUDGET_KIB}\n[copy]\njobs = 2\n{extra}"
+        ),
+    )
+}
+
+fn dsql_copy(src: &TestDb<'_>, emu: &Emulator, cfg: &std::path::Path) -> std::process::Output {
+    run(&[
+        "copy",
+        "--source",
+        &src.url(),
+        "--target",
+        &emu.url(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ])
+}
+
+fn dsql_verify(src: &TestDb<'_>, emu: &Emulator, cfg: &std::path::Path) -> std::process::Output {
+    run(&[
+        "verify",
+        "--source",
+        &src.url(),
+        "--target",
+        &emu.url(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ])
+}
+
+/// Every transaction the emulator saw stayed under DSQL's limits and rules.
+fn assert_within_limits(emu: &Emulator) -> usize {
+    let records = emu.records();
+    assert!(
+        records.len() > 10,
+        "only {} transactions recorded",
+        records.len()
+    );
+    for r in &records {
+        assert!(
+            r.rows <= 3000,
+            "a transaction modified {} rows: {:?}",
+            r.rows,
+            r.statements
+        );
+        assert!(
+            r.bytes <= BUDGET_KIB * 1024,
+            "a transaction wrote {} bytes: {:?}",
+            r.bytes,
+            r.statements
+        );
+        assert!(
+            r.ddl <= 1,
+            "a transaction held {} DDL statements: {:?}",
+            r.ddl,
+            r.statements
+        );
+        assert!(
+            r.ddl == 0 || r.dml == 0,
+            "a transaction mixed DDL and DML: {:?}",
+            r.statements
+        );
+        // DSQL's refusals (limits, unsupported statements) must never happen; an injected
+        // 40001, or a server error of a best-effort object (a function whose body no longer
+        // type-checks), may.
+        let probe = r.statements.iter().any(|s| s.contains("_migrator_probe"));
+        if let Some(e) = r.error.as_ref().filter(|_| !probe) {
+            assert!(
+                !(e.starts_with("54000") || e.starts_with("0A000") || e.starts_with("42704")),
+                "DSQL refused a statement: {e}: {:?}",
+                r.statements
+            );
+        }
+    }
+    records.len()
+}
+
+/// Source foreign keys as a DSQL target has them (partitions folded into their root):
+/// `(child, child columns, parent, parent columns) -> join count` over all the rows of the
+/// root tables, the same rows the target holds.
+fn source_relationships(src: &TestDb<'_>) -> BTreeMap<(String, String, String, String), i64> {
+    let rows = scalar(
+        src,
+        "SELECT string_agg(DISTINCT format('%s|%s|%s|%s', \
+            coalesce(pg_partition_root(c.conrelid), c.conrelid)::regclass, \
+            (SELECT string_agg(quote_ident(attname), ',' ORDER BY k.o) FROM unnest(c.conkey) WITH ORDINALITY k(n, o) \
+               JOIN pg_attribute ON attrelid = c.conrelid AND attnum = k.n), \
+            coalesce(pg_partition_root(c.confrelid), c.confrelid)::regclass, \
+            (SELECT string_agg(quote_ident(attname), ',' ORDER BY k.o) FROM unnest(c.confkey) WITH ORDINALITY k(n, o) \
+               JOIN pg_attribute ON attrelid = c.confrelid AND attnum = k.n)), ';') \
+         FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid \
+         WHERE c.contype = 'f' AND c.conparentid = 0 AND r.relnamespace = 'public'::regnamespace",
+    );
+    let mut out = BTreeMap::new();
+    for fk in rows.split(';').filter(|s| !s.is_empty()) {
+        let p: Vec<&str> = fk.split('|').collect();
+        let on: Vec<String> = p[1]
+            .split(',')
+            .zip(p[3].split(','))
+            .map(|(c, pc)| format!("c.{c} = p.{pc}"))
+            .collect();
+        let n: i64 = scalar(
+            src,
+            &format!(
+                "SELECT count(*) FROM {} c JOIN {} p ON {}",
+                p[0],
+                p[2],
+                on.join(" AND ")
+            ),
+        )
+        .parse()
+        .unwrap();
+        out.insert(
+            (
+                p[0].to_string(),
+                p[1].to_string(),
+                p[2].to_string(),
+                p[3].to_string(),
+            ),
+            n,
+        );
+    }
+    assert!(out.len() >= 5, "too few foreign keys: {out:?}");
+    out
+}
+
+/// Every source relationship holds in the target: the same join count, and no child row
+/// pointing at a missing parent.
+fn assert_relationships(src: &TestDb<'_>, dst: &TestDb<'_>) {
+    for ((child, cols, parent, pcols), n) in source_relationships(src) {
+        let on: Vec<String> = cols
+            .split(',')
+            .zip(pcols.split(','))
+            .map(|(c, pc)| format!("c.{c} = p.{pc}"))
+            .collect();
+        let joined: i64 = scalar(
+            dst,
+            &format!(
+                "SELECT count(*) FROM {child} c JOIN {parent} p ON {}",
+                on.join(" AND ")
+            ),
+        )
+        .parse()
+        .unwrap();
+        assert_eq!(
+            joined, n,
+            "{child}({cols}) -> {parent}({pcols}): join counts differ"
+        );
+        let not_null: Vec<String> = cols
+            .split(',')
+            .map(|c| format!("c.{c} IS NOT NULL"))
+            .collect();
+        let orphans = scalar(
+            dst,
+            &format!(
+                "SELECT count(*) FROM {child} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {})",
+                not_null.join(" AND "),
+                on.join(" AND ")
+            ),
+        );
+        assert_eq!(orphans, "0", "{child}({cols}) has rows without a {parent}");
+    }
+}
+
+#[test]
+fn datasets_in_both_eras_with_every_key_strategy() {
+    let c = Cluster::shared();
+    let pagila = c.create_db("dsql_pagila").unwrap();
+    datasets::load_pagila(&pagila).unwrap();
+    let northwind = c.create_db("dsql_northwind").unwrap();
+    datasets::load_northwind(&northwind).unwrap();
+
+    let cases = [
+        (Era::Y2026, "uuid"),
+        (Era::Y2026, "identity"),
+        (Era::Y2026, "keep"),
+        (Era::Y2025, "uuid"),
+        (Era::Y2025, "keep"),
+    ];
+    for (era, strategy) in cases {
+        for src in [&pagila, &northwind] {
+            let emu = emulator(era);
+            let cfg = dsql_config(
+                &format!("ds-{strategy}-{era:?}-{}", src.name()),
+                &format!("[keys]\nstrategy = \"{strategy}\"\n"),
+            );
+            if std::env::var("DSQL_DEBUG").is_ok() {
+                let p = run(&[
+                    "plan",
+                    "--source",
+                    &src.url(),
+                    "--target",
+                    &emu.url(),
+                    "--config",
+                    cfg.to_str().unwrap(),
+                ]);
+                eprintln!(
+                    "{}",
+                    text(&p.stdout)
+                        .lines()
+                        .filter(|l| l.contains("Info")
+                            || l.contains("fk:")
+                            || l.contains("foreign"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
+            }
+            let out = dsql_copy(src, &emu, &cfg);
+            assert_success(&out, &format!("copy {} ({era:?}, {strategy})", src.name()));
+            assert_success(
+                &dsql_verify(src, &emu, &cfg),
+                &format!("verify {} ({era:?}, {strategy})", src.name()),
+            );
+            assert_within_limits(&emu);
+            let dst = emu.backing();
+            if era == Era::Y2026 {
+                assert_relationships(src, dst);
+            } else {
+                // No foreign keys in this era: recorded for verify, and still no orphans.
+                assert!(
+                    scalar(dst, "SELECT count(*) FROM _migrator.foreign_key")
+                        .parse::<i64>()
+                        .unwrap()
+                        > 0
+                );
+                assert_eq!(
+                    scalar(
+                        dst,
+                        "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace"
+                    ),
+                    "0"
+                );
+                assert_relationships(src, dst);
+            }
+            if src.name() == pagila.name() {
+                let key_type = scalar(
+                    dst,
+                    "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'public.actor'::regclass AND attname = 'actor_id'",
+                );
+                match strategy {
+                    "uuid" => assert_eq!(key_type, "uuid"),
+                    "identity" => {
+                        assert_eq!(key_type, "bigint");
+                        // After cutover the application inserts through DSQL's rules.
+                        let id = scalar_via(
+                            &emu,
+                            "INSERT INTO actor (first_name, last_name) VALUES ('NEW', 'ACTOR') RETURNING actor_id",
+                        );
+                        assert_eq!(
+                            id, "201",
+                            "a new row must take the key after the copied ones"
+                        );
+                    }
+                    _ => {
+                        assert_eq!(key_type, "integer");
+                        assert_eq!(scalar(dst, "SELECT max(actor_id) FROM actor"), "200");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs one statement through the emulator (DSQL's rules apply) and returns its value.
+fn scalar_via(emu: &Emulator, sql: &str) -> String {
+    let out = emu
+        .backing()
+        .cluster()
+        .bin("psql")
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            &emu.url(),
+            "-c",
+            sql,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{sql}: {}", text(&out.stderr));
+    text(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn uuids_are_the_same_in_every_target() {
+    let c = Cluster::shared();
+    let src = c.create_db("dsql_det_src").unwrap();
+    datasets::load_pagila(&src).unwrap();
+    let cfg = dsql_config(
+        "det",
+        "[keys]\nstrategy = \"uuid\"\nkeep_legacy_id = true\n",
+    );
+    let first = emulator(Era::Y2026);
+    let second = emulator(Era::Y2026);
+    assert_success(&dsql_copy(&src, &first, &cfg), "first copy");
+    assert_success(&dsql_copy(&src, &second, &cfg), "second copy");
+    let tables = data_tables(first.backing());
+    assert!(tables.contains(&"public.payment".to_string()), "{tables:?}");
+    for t in tables.iter().filter(|t| t.starts_with("public.")) {
+        assert_eq!(
+            table_contents(first.backing(), t),
+            table_contents(second.backing(), t),
+            "{t}"
+        );
+    }
+    // The legacy key is kept beside the UUID, and maps back to the source's rows.
+    assert_eq!(
+        scalar(
+            first.backing(),
+            "SELECT last_name FROM actor WHERE legacy_actor_id = 1"
+        ),
+        scalar(&src, "SELECT last_name FROM actor WHERE actor_id = 1")
+    );
+    let uuid = scalar(
+        first.backing(),
+        "SELECT actor_id FROM actor WHERE legacy_actor_id = 1",
+    );
+    assert_eq!(uuid.len(), 36);
+    assert_eq!(&uuid[14..15], "5", "a version 5 UUID");
+    // New rows after cutover get a key without colliding.
+    let fresh = scalar_via(
+        &first,
+        "INSERT INTO actor (first_name, last_name) VALUES ('NEW', 'ACTOR') RETURNING actor_id",
+    );
+    assert_ne!(fresh, uuid);
+}
+
+#[test]
+fn commits_failing_with_40001_lose_and_double_nothing() {
+    let c = Cluster::shared();
+    let src = c.create_db("dsql_occ_src").unwrap();
+    src.psql(
+        "CREATE TABLE ledger (id bigint PRIMARY KEY, account int NOT NULL, amount numeric(12,2), note text);
+         INSERT INTO ledger SELECT g, g % 97, g / 100.0, repeat('n', g % 40) FROM generate_series(1, 50000) g;",
+    )
+    .unwrap();
+    let emu = Emulator::start(
+        Cluster::shared(),
+        DsqlOptions {
+            era: Era::Y2026,
+            commit_failure_fraction: 0.1,
+            seed: 7,
+            ..DsqlOptions::default()
+        },
+    )
+    .unwrap();
+    let cfg = dsql_config("occ", "[keys]\nstrategy = \"keep\"\n");
+    let out = dsql_copy(&src, &emu, &cfg);
+    assert_success(&out, "copy with failing commits");
+    assert_eq!(
+        table_contents(&src, "public.ledger"),
+        table_contents(emu.backing(), "public.ledger")
+    );
+    let records = emu.records();
+    let failed = records
+        .iter()
+        .filter(|r| !r.committed && r.error.as_deref().is_some_and(|e| e.starts_with("40001")))
+        .count();
+    assert!(failed >= 3, "only {failed} commits failed");
+    assert_within_limits(&emu);
+}
+
+#[test]
+fn plan_maps_what_dsql_lacks_and_strict_refuses() {
+    let c = Cluster::shared();
+    let src = c.create_db("dsql_plan_src").unwrap();
+    datasets::load_pagila(&src).unwrap();
+    let emu = emulator(Era::Y2026);
+    let cfg = dsql_config("plan", "");
+    let out = run(&[
+        "plan",
+        "--source",
+        &src.url(),
+        "--target",
+        &emu.url(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert_success(&out, "plan");
+    let p = text(&out.stdout);
+    for expected in [
+        "enum public.mpaa_rating stored as text with a CHECK of its labels",
+        "domain public.year stored as integer with its constraints",
+        "array text[] stored as jsonb",
+        "partitioned table created as one table",
+        "not created in DSQL: DSQL has no triggers",
+        "CREATE INDEX ASYNC",
+        "ALTER TABLE ASYNC",
+    ] {
+        assert!(p.contains(expected), "plan lacks {expected:?}:\n{p}");
+    }
+    assert!(emu.records().iter().all(|r| r.rows == 0), "plan wrote rows");
+    let out = run(&[
+        "plan",
+        "--strict",
+        "--source",
+        &src.url(),
+        "--target",
+        &emu.url(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "strict plan must fail");
+    let out = run(&[
+        "copy",
+        "--strict",
+        "--source",
+        &src.url(),
+        "--target",
+        &emu.url(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("enum"), "{}", text(&out.stderr));
+    assert!(
+        data_tables(emu.backing())
+            .iter()
+            .all(|t| !t.starts_with("public.")),
+        "strict copy wrote tables"
+    );
+}
+
+#[test]
+fn values_over_dsql_limits_are_found_by_plan() {
+    let c = Cluster::shared();
+    let src = c.create_db("dsql_big_src").unwrap();
+    src.psql(
+        "CREATE TABLE doc (id int PRIMARY KEY, body text);
+         INSERT INTO doc VALUES (1, 'small'), (2, repeat('x', 1100000));",
+    )
+    .unwrap();
+    let emu = emulator(Era::Y2026);
+    let cfg = dsql_config("big", "");
+    let out = run(&[
+        "plan",
+        "--source",
+        &src.url(),
+        "--target",
+        &emu.url(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let p = text(&out.stdout);
+    assert!(
+        p.contains("public.doc.body holds values up to 1.0 MiB"),
+        "{p}"
+    );
+    assert!(p.contains("[blobs]"), "{p}");
+}
+
+#[test]
+fn omitted_foreign_keys_are_checked_for_orphans() {
+    let c = Cluster::shared();
+    let src = c.create_db("dsql_orphan_src").unwrap();
+    datasets::load_northwind(&src).unwrap();
+    let emu = emulator(Era::Y2026);
+    let cfg = dsql_config(
+        "orphans",
+        "[keys]\nstrategy = \"keep\"\n[foreign_keys]\nmode = \"omit\"\n",
+    );
+    assert_success(&dsql_copy(&src, &emu, &cfg), "copy");
+    assert_success(&dsql_verify(&src, &emu, &cfg), "verify");
+    // A parent goes missing in the target (another order takes its place, so the counts
+    // still match): its three order lines become orphans.
+    emu.backing()
+        .psql(
+            "DELETE FROM orders WHERE order_id = 10248;
+             CREATE TEMP TABLE o AS SELECT * FROM orders WHERE order_id = 10249;
+             UPDATE o SET order_id = 30000;
+             INSERT INTO orders SELECT * FROM o;",
+        )
+        .unwrap();
+    let out = run(&[
+        "verify",
+        "--json",
+        "--source",
+        &src.url(),
+        "--target",
+        &emu.url(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let verdict = |name: &str| {
+        report["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["table"]["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(verdict("orders")["verdict"], "match");
+    assert_eq!(
+        verdict("order_details")["verdict"],
+        "orphans",
+        "{}",
+        verdict("order_details")
+    );
+    assert_eq!(verdict("order_details")["orphans"], 3);
+}
+
+/// Every statement of a DSQL plan, as the plan's JSON gives them.
+fn plan_statements(src: &TestDb<'_>, emu: &Emulator, cfg: &std::path::Path) -> Vec<String> {
+    let out = run(&[
+        "plan",
+        "--json",
+        "--source",
+        &src.url(),
+        "--target",
+        &emu.url(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert!(out.status.code().is_some(), "plan crashed");
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stderr)));
+    let mut statements = Vec::new();
+    for step in plan["steps"].as_array().unwrap() {
+        let action = &step["action"];
+        if let Some(list) = action["statements"].as_array() {
+            statements.extend(list.iter().map(|s| s.as_str().unwrap().to_string()));
+        }
+        if let Some(s) = action["statement"].as_str() {
+            statements.push(s.to_string());
+        }
+    }
+    statements
+}
+
+#[test]
+fn the_generated_ddl_passes_dsql_lint() {
+    let c = Cluster::shared();
+    let pagila = c.create_db("lint_pagila").unwrap();
+    datasets::load_pagila(&pagila).unwrap();
+    let northwind = c.create_db("lint_northwind").unwrap();
+    datasets::load_northwind(&northwind).unwrap();
+    let demo = c.create_db("lint_demo").unwrap();
+    fixtures::demo::load(&demo).unwrap();
+    // The linter is awake: it objects to what DSQL refuses.
+    assert!(!dsql_lint::lint_sql("CREATE TABLE t (id serial PRIMARY KEY)").is_empty());
+    assert!(!dsql_lint::lint_sql("CREATE INDEX i ON t (v)").is_empty());
+    let emu = emulator(Era::Y2026);
+    let mut total = 0;
+    for (src, strategy) in [
+        (&pagila, "uuid"),
+        (&pagila, "identity"),
+        (&northwind, "keep"),
+        (&demo, "uuid"),
+    ] {
+        let cfg = dsql_config(
+            &format!("lint-{}-{strategy}", src.name()),
+            &format!("[keys]\nstrategy = \"{strategy}\"\n"),
+        );
+        let statements = plan_statements(src, &emu, &cfg);
+        assert!(
+            statements.iter().any(|s| s.starts_with("CREATE TABLE")),
+            "no tables in the plan of {}",
+            src.name()
+        );
+        for sql in &statements {
+            let findings = dsql_lint::lint_sql(sql);
+            assert!(
+                findings.is_empty(),
+                "dsql-lint objects to a statement for {} ({strategy}):\n{sql}\n{:#?}",
+                src.name(),
+                findings
+                    .iter()
+                    .map(|d| (&d.message, &d.suggestion))
+                    .collect::<Vec<_>>()
+            );
+        }
+        total += statements.len();
+    }
+    assert!(total > 100, "only {total} statements linted");
+}
