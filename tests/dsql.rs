@@ -13,7 +13,7 @@ use migrator_tests::*;
 /// The byte budget the tests give the engine, and the emulator's limit (DSQL's).
 const BUDGET_KIB: u64 = 8 * 1024;
 
-fn emulator(era: Era) -> Emulator {
+fn emulator(era: Era) -> Emulator<'static> {
     Emulator::start(
         Cluster::shared(),
         DsqlOptions {
@@ -609,4 +609,47 @@ fn the_generated_ddl_passes_dsql_lint() {
         total += statements.len();
     }
     assert!(total > 100, "only {total} statements linted");
+}
+
+#[test]
+fn sessions_are_replaced_before_the_connection_age_limit() {
+    let c = Cluster::shared();
+    let src = c.create_db("dsql_age_src").unwrap();
+    src.psql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, repeat('v', 300) FROM generate_series(1, 60000) g;")
+        .unwrap();
+    let sessions = |emu: &Emulator| -> i64 {
+        scalar(
+            emu.backing(),
+            "SELECT sessions FROM pg_stat_database WHERE datname = current_database()",
+        )
+        .parse()
+        .unwrap()
+    };
+    let mut opened = Vec::new();
+    for max_age in [3000, 0] {
+        let emu = emulator(Era::Y2026);
+        let before = sessions(&emu);
+        let cfg = config_file(
+            &format!("age{max_age}"),
+            &format!(
+                "[target]\nprofile = \"dsql\"\n[keys]\nstrategy = \"keep\"\n[copy]\nchunk_mib = 1\njobs = 2\n\
+                 [dsql]\nmax_session_seconds = {max_age}\n"
+            ),
+        );
+        assert_success(&dsql_copy(&src, &emu, &cfg), "copy");
+        assert_eq!(
+            table_contents(&src, "public.t"),
+            table_contents(emu.backing(), "public.t")
+        );
+        opened.push(sessions(&emu) - before);
+    }
+    let chunks: i64 = scalar(&src, "SELECT ceil(pg_table_size('t') / 1048576.0)::int")
+        .parse()
+        .unwrap();
+    // With no age limit a worker keeps its session for every chunk; with a limit of zero
+    // seconds it opens a fresh one for each.
+    assert!(
+        opened[1] >= opened[0] + chunks - 4,
+        "sessions opened: {opened:?}, chunks: {chunks}"
+    );
 }

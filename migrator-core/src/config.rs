@@ -119,8 +119,8 @@ pub struct DsqlConfig {
     /// Modified bytes per transaction, secondary index entries included, in KiB
     /// (DSQL's limit: 10 MiB; the default leaves headroom).
     pub max_kib: u64,
-    /// AWS region for IAM auth tokens; default: taken from the host name.
-    pub region: Option<String>,
+    /// Sessions are replaced after this many seconds (DSQL closes connections at 60 minutes).
+    pub max_session_seconds: u64,
 }
 
 impl Default for DsqlConfig {
@@ -129,7 +129,7 @@ impl Default for DsqlConfig {
             write: DsqlWrite::Copy,
             max_rows: 3000,
             max_kib: 8 * 1024,
-            region: None,
+            max_session_seconds: 50 * 60,
         }
     }
 }

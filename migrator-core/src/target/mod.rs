@@ -45,7 +45,7 @@ impl Rules {
                 writer_setup: "",
                 ddl_setup: "",
                 // DSQL closes connections after 60 minutes.
-                max_session_age: Some(Duration::from_secs(50 * 60)),
+                max_session_age: Some(Duration::from_secs(config.dsql.max_session_seconds)),
             },
             _ => Rules {
                 one_ddl_per_transaction: false,
