@@ -240,3 +240,66 @@ fn passwords_never_appear_in_output() {
     assert_eq!(runs[4].status.code(), Some(1));
     assert!(text(&runs[4].stderr).contains("password authentication failed"));
 }
+
+/// The README's first command: the sample app onto the DSQL emulator with UUID keys, end to
+/// end, and what it shows is true (the UUIDs are those of the old ids and their parents).
+#[test]
+fn demo_moves_the_sample_app_onto_emulated_dsql_with_uuid_keys() {
+    let out = run(&["demo"]);
+    assert_success(&out, "migrator demo");
+    let stdout = text(&out.stdout);
+    let tables = fixtures::demo::TABLES.len();
+    assert!(
+        stdout.contains(&format!("verify: all {tables} tables match")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("; 0 mixed DDL with DML;"), "{stdout}");
+    assert!(
+        stdout.contains("integer key stored as UUIDv5"),
+        "no key mapping shown:\n{stdout}"
+    );
+
+    // "     <id> -> <parent id>" under the source heading, "     <uuid> (<id>) -> <uuid>
+    // (<parent id>)" under the DSQL one.
+    let section = |heading: &str| -> Vec<String> {
+        stdout
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with(heading))
+            .skip(1)
+            .take_while(|l| l.starts_with("     "))
+            .map(|l| l.trim().to_string())
+            .collect()
+    };
+    let before: Vec<(i64, i64)> = section("source: id -> parent_comment_id")
+        .iter()
+        .map(|l| {
+            let (a, b) = l.split_once(" -> ").expect("id -> parent");
+            (a.parse().unwrap(), b.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(before.len(), 3, "{stdout}");
+    let after: Vec<(i64, i64)> = section("DSQL:")
+        .iter()
+        .map(|l| {
+            let (child, parent) = l.split_once(" -> ").expect("child -> parent");
+            let parse = |s: &str| -> (String, i64) {
+                let (uuid, legacy) = s.split_once(" (").expect("uuid (id)");
+                (
+                    uuid.to_string(),
+                    legacy.trim_end_matches(')').parse().unwrap(),
+                )
+            };
+            let (child_uuid, child_id) = parse(child);
+            let (parent_uuid, parent_id) = parse(parent);
+            for (uuid, id) in [(&child_uuid, child_id), (&parent_uuid, parent_id)] {
+                assert_eq!(
+                    *uuid,
+                    migrator_core::key_uuid(None, "public.document_comment", id).to_string(),
+                    "comment {id}"
+                );
+            }
+            (child_id, parent_id)
+        })
+        .collect();
+    assert_eq!(before, after);
+}

@@ -96,6 +96,57 @@ fn verify_example_checks_a_pg_dump_migration() {
 }
 
 #[test]
+fn dsql_example_moves_northwind_with_uuid_keys() {
+    let c = Cluster::shared();
+    let src = c.create_db("dexample_src").unwrap();
+    datasets::load_northwind(&src).unwrap();
+    let emu = fixtures::dsql::Emulator::start(
+        c,
+        fixtures::dsql::DsqlOptions {
+            era: fixtures::dsql::Era::Y2026,
+            commit_failure_fraction: 0.1,
+            seed: 11,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let out = Command::new(example("dsql_uuid"))
+        .arg("public.orders:10248")
+        .env("SOURCE_DATABASE_URL", src.url())
+        .env("TARGET_DATABASE_URL", emu.url())
+        .output()
+        .unwrap();
+    assert_success(&out, "dsql_uuid");
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("copied public.orders: 830 rows"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("verify: every table matches"), "{stdout}");
+    assert!(
+        stdout.contains("retrying "),
+        "10% of commits failed, yet no retry was reported:\n{stdout}"
+    );
+    // The printed translation is the order's key in the target.
+    let printed = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("public.orders 10248 is now "))
+        .unwrap_or_else(|| panic!("no translation printed:\n{stdout}"));
+    let stored = emu
+        .backing()
+        .psql("SELECT order_id FROM public.orders WHERE legacy_order_id = 10248")
+        .unwrap();
+    assert_eq!(printed, stored.trim());
+    assert_eq!(
+        scalar(
+            emu.backing(),
+            "SELECT count(*) FROM public.order_details d JOIN public.orders o USING (order_id)"
+        ),
+        "2155"
+    );
+}
+
+#[test]
 fn documentation_builds_without_warnings() {
     let out = cargo()
         .args(["doc", "-q", "--no-deps", "-p", "migrator-core"])

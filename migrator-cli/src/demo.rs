@@ -1,7 +1,10 @@
-//! `migrator demo`: two throwaway local PostgreSQL clusters, the bundled sample application
-//! loaded into one, then plan, copy and verify into the other, printed as it goes.
+//! `migrator demo`: a throwaway local PostgreSQL with the bundled sample application, moved
+//! onto Aurora DSQL — emulated locally by `fixtures::dsql` (a real PostgreSQL behind a proxy
+//! that enforces DSQL's rules) — with integer keys turned into UUIDs; plan, copy and verify
+//! printed as they go, then what the emulated DSQL saw.
 
-use migrator_core::{Error, Migration, VerifyLevel};
+use migrator_core::plan::Severity;
+use migrator_core::{Config, Error, KeyStrategy, Migration, Profile, VerifyLevel};
 
 use crate::render;
 
@@ -13,64 +16,138 @@ fn fixture_err(e: fixtures::Error) -> Error {
     demo_err(format!("demo setup: {e}"))
 }
 
+/// A fraction of DSQL commits fail with 40001 (optimistic concurrency); the demo's emulator
+/// refuses this share of them so the retries show.
+const CONFLICT_FRACTION: f64 = 0.05;
+
 pub async fn run() -> Result<u8, Error> {
-    println!("Migrator demo: a sample app database moves from one local PostgreSQL to another.\n");
+    println!(
+        "Migrator demo: a sample app moves from a local PostgreSQL onto Aurora DSQL (emulated \
+         locally, with DSQL's limits enforced), its integer keys becoming UUIDs.\n"
+    );
     let (source, target) = tokio::task::spawn_blocking(|| -> Result<_, fixtures::Error> {
-        let source = fixtures::Cluster::start()?;
-        let target = fixtures::Cluster::start()?;
-        Ok((source, target))
+        Ok((fixtures::Cluster::start()?, fixtures::Cluster::start()?))
     })
     .await
     .map_err(|e| demo_err(e.to_string()))?
     .map_err(fixture_err)?;
+    let (app, dsql) = tokio::task::block_in_place(|| -> Result<_, fixtures::Error> {
+        let app = source.create_db("app")?;
+        fixtures::demo::load(&app)?;
+        let dsql = fixtures::dsql::Emulator::start(
+            &target,
+            fixtures::dsql::DsqlOptions {
+                era: fixtures::dsql::Era::Y2026,
+                commit_failure_fraction: CONFLICT_FRACTION,
+                seed: 7,
+                ..Default::default()
+            },
+        )?;
+        Ok((app, dsql))
+    })
+    .map_err(fixture_err)?;
     println!(
-        "1. started two throwaway PostgreSQL servers (ports {} and {})",
+        "1. source: PostgreSQL on port {} with the sample app ({})",
         source.port(),
-        target.port()
-    );
-    let load = tokio::task::block_in_place(|| -> Result<(), fixtures::Error> {
-        source.psql("postgres", "CREATE DATABASE app")?;
-        target.psql("postgres", "CREATE DATABASE app")?;
-        let path = std::env::temp_dir().join(format!("migrator-demo-{}.sql", std::process::id()));
-        std::fs::write(&path, fixtures::demo::SAMPLE_APP_SQL)?;
-        let r = source.psql_file("app", &path);
-        let _ = std::fs::remove_file(&path);
-        r
-    });
-    load.map_err(fixture_err)?;
-    println!(
-        "2. loaded the sample app into the source: {}",
         fixtures::demo::TABLES.join(", ")
     );
+    println!(
+        "   target: emulated Aurora DSQL on port {} ({:.0}% of its commits fail with 40001, as \
+         conflicts do)",
+        dsql.port(),
+        CONFLICT_FRACTION * 100.0
+    );
 
+    // What `[keys] strategy = "uuid"` and `keep_legacy_id = true` say in a config file.
+    let mut config = Config::default();
+    config.keys.strategy = KeyStrategy::Uuid;
+    config.keys.keep_legacy_id = true;
     let migration = Migration::builder()
-        .source(source.url("app"))
-        .target(target.url("app"))
+        .source(app.url())
+        .target(dsql.url())
+        .profile(Profile::Dsql)
+        .config(config)
         .build()
         .await?;
+
     let plan = migration.plan().await?;
     println!(
-        "3. plan: {} tables in {} chunks, {} DDL steps, {} findings",
+        "2. plan: {} tables in {} chunks, {} DDL steps; what DSQL lacks is mapped:",
         plan.tables().len(),
         plan.chunk_count(),
         plan.steps().len(),
-        plan.findings().len()
     );
-    for f in plan.findings() {
-        println!("   {:?}: {}: {}", f.severity(), f.object(), f.message());
+    let (notes, mappings): (Vec<_>, Vec<_>) = plan
+        .findings()
+        .iter()
+        .partition(|f| f.severity() == Severity::Info);
+    for f in mappings {
+        println!("   {}: {}", f.object(), f.message());
     }
-    println!("4. copy (stderr shows progress):");
+    for f in notes.iter().take(4) {
+        println!("   {}: {}", f.object(), f.message());
+    }
+    if notes.len() > 4 {
+        println!(
+            "   ... and {} more key columns like these (`migrator plan` lists every one)",
+            notes.len() - 4
+        );
+    }
+
+    println!("3. copy (stderr shows progress):");
     let summary = render::copy(&migration, &plan).await?;
-    print!("   ");
     render::copy_summary(&summary);
-    println!("5. verify:");
+
+    println!("4. verify:");
     let report = migration.verify(VerifyLevel::Counts).await?;
     render::verify(&report);
     if !report.is_clean() {
         return Err(demo_err("the demo's verification failed".into()));
     }
+
+    let records = dsql.records();
+    let data: Vec<_> = records.iter().filter(|r| r.dml > 0).collect();
     println!(
-        "\nDone. Try it on your own databases:\n  migrator plan --source $SOURCE_DATABASE_URL --target $TARGET_DATABASE_URL"
+        "5. what DSQL saw: {} transactions; the largest wrote {} rows and {} KiB (limits: 3,000 \
+         rows, 10 MiB); {} mixed DDL with DML; {} commits refused with 40001, each retried",
+        records.len(),
+        data.iter().map(|r| r.rows).max().unwrap_or(0),
+        data.iter().map(|r| r.bytes).max().unwrap_or(0) / 1024,
+        records.iter().filter(|r| r.ddl > 0 && r.dml > 0).count(),
+        records
+            .iter()
+            .filter(|r| r.error.as_deref().is_some_and(|e| e.starts_with("40001")))
+            .count(),
+    );
+
+    println!("6. the same comment thread, before and after (replies point at their parents):");
+    let shown = tokio::task::block_in_place(|| -> Result<(String, String), fixtures::Error> {
+        let before = app.psql(
+            "SELECT id, parent_comment_id FROM public.document_comment \
+             WHERE parent_comment_id IS NOT NULL ORDER BY id LIMIT 3",
+        )?;
+        let after = dsql.backing().psql(
+            "SELECT c.legacy_id, c.id, p.legacy_id, c.parent_comment_id \
+             FROM public.document_comment c JOIN public.document_comment p ON p.id = c.parent_comment_id \
+             ORDER BY c.legacy_id LIMIT 3",
+        )?;
+        Ok((before, after))
+    })
+    .map_err(fixture_err)?;
+    println!("   source: id -> parent_comment_id");
+    for line in shown.0.lines() {
+        println!("     {}", line.replace('|', " -> "));
+    }
+    println!("   DSQL:   id (legacy_id) -> parent_comment_id (parent's legacy_id)");
+    for line in shown.1.lines() {
+        let f: Vec<&str> = line.split('|').collect();
+        if let [legacy, id, parent_legacy, parent] = f[..] {
+            println!("     {id} ({legacy}) -> {parent} ({parent_legacy})");
+        }
+    }
+    println!(
+        "\nDone. Try it on your own databases:\n  migrator plan --source $SOURCE_DATABASE_URL \
+         --target postgres://admin@<cluster>.dsql.<region>.on.aws/postgres"
     );
     Ok(0)
 }

@@ -258,6 +258,12 @@ pub fn copy_summary(s: &CopySummary) {
             String::new()
         }
     );
+    if s.retries > 0 {
+        println!(
+            "{} failures were retried (transaction conflicts or lost connections)",
+            s.retries
+        );
+    }
 }
 
 pub fn verify(r: &VerifyReport) {

@@ -138,6 +138,7 @@ pub enum Stage {
 #[derive(Clone)]
 pub(crate) struct EventSink {
     tx: mpsc::UnboundedSender<Event>,
+    retries: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl EventSink {
@@ -152,9 +153,16 @@ impl EventSink {
         let _ = self.tx.send(e);
     }
 
+    /// Retries reported so far by this run.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn retry(&self, what: impl Into<String>, attempt: u32, delay: Duration, e: &Error) {
         let what = what.into();
-        tracing::warn!(%what, attempt, delay_ms = delay.as_millis() as u64, error = %e, "retrying");
+        self.retries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(%what, attempt, delay_ms = delay.as_millis() as u64, error = %e, "retrying");
         self.send(Event::Retry {
             what,
             attempt,
@@ -193,7 +201,13 @@ impl<T: Send + 'static> RunHandle<T> {
     {
         let (tx, rx) = mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
-        let fut = f(EventSink { tx }, cancel.clone());
+        let fut = f(
+            EventSink {
+                tx,
+                retries: Default::default(),
+            },
+            cancel.clone(),
+        );
         RunHandle {
             events: rx,
             // The caller's tracing subscriber follows the run into its tasks.

@@ -120,9 +120,31 @@ pub use error::{Error, ErrorKind, Result};
 pub use events::{Event, RunHandle, Stage};
 pub use plan::Plan;
 pub use sql::QualName;
+/// The `uuid` crate, whose `Uuid` appears in [`KeysConfig::namespace`] and [`key_uuid`].
+pub use uuid;
 pub use verify::{VerifyLevel, VerifyReport};
 
 pub(crate) use context::Ctx;
+
+/// The UUID that `keys.strategy = "uuid"` gives integer key `key` of `key_space`, for an
+/// application that must translate old ids kept outside the database (URLs, other systems,
+/// JSON documents, caches).
+///
+/// `key_space` is the one `plan` names for the column (`integer key stored as UUIDv5 of
+/// "public.users:<key>"` names `public.users`): a table's single-column primary key, and
+/// every foreign key column that leads to it, share the table's key space. `namespace` is
+/// `keys.namespace` (`None`: the fixed default).
+///
+/// ```
+/// let id = migrator_core::key_uuid(None, "public.users", 42);
+/// assert_eq!(id.get_version_num(), 5);
+/// assert_eq!(id, migrator_core::key_uuid(None, "public.users", 42));
+/// assert_ne!(id, migrator_core::key_uuid(None, "public.orders", 42));
+/// ```
+pub fn key_uuid(namespace: Option<uuid::Uuid>, key_space: &str, key: i64) -> uuid::Uuid {
+    let ns = namespace.unwrap_or_else(transform::keys::default_namespace);
+    transform::keys::key_uuid(&ns, &format!("{key_space}:"), key)
+}
 
 /// A migration from one source database to one target database.
 #[derive(Clone)]

@@ -64,7 +64,7 @@ where
                 let delay = policy.delay(attempt);
                 match events {
                     Some(ev) => ev.retry(what, attempt, delay, &e),
-                    None => tracing::warn!(what, attempt, error = %e, "retrying"),
+                    None => tracing::info!(what, attempt, error = %e, "retrying"),
                 }
                 tokio::time::sleep(delay).await;
                 attempt += 1;

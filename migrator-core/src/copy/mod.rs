@@ -43,6 +43,8 @@ pub struct CopySummary {
     pub bytes: u64,
     /// DDL steps run by this run.
     pub steps: usize,
+    /// Failures retried along the way (conflicts, lost connections); see [`Event::Retry`].
+    pub retries: u64,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -86,7 +88,7 @@ pub(crate) async fn run(
             format!("{}{more}", f.message),
         ));
     }
-    let _lock = RunLock::acquire(&ctx).await?;
+    let _lock = RunLock::acquire(&ctx, &events).await?;
     let mut control = post::ddl_session(&ctx).await?;
     let coordinator = ctx.source_session().await?;
     let source_id = state::ensure_distinct(&coordinator, &control).await?;
@@ -132,8 +134,10 @@ pub(crate) async fn run(
 
     // Schema (or, for --data-only, just the manifest): in one transaction where DDL is
     // transactional, else statement by statement, each step recorded when done.
+    let mut schema_stage_sent = false;
     if manifest.is_none() {
         events.send(Event::Stage(Stage::Schema));
+        schema_stage_sent = true;
         if ctx.rules.one_ddl_per_transaction {
             create_manifest_stepwise(&ctx, &control, &plan, &source_id).await?;
         } else {
@@ -148,7 +152,9 @@ pub(crate) async fn run(
         .filter(|s| s.phase == Phase::PreData && !manifest.steps_done.contains(&s.id))
         .collect();
     if !pre_data.is_empty() {
-        events.send(Event::Stage(Stage::Schema));
+        if !schema_stage_sent {
+            events.send(Event::Stage(Stage::Schema));
+        }
         let none = post::SequenceValues::new();
         for step in pre_data {
             events.send(Event::StepStarted {
@@ -330,6 +336,7 @@ pub(crate) async fn run(
         },
     )
     .await?;
+    summary.retries = events.retries();
     summary.elapsed = started.elapsed();
     Ok(summary)
 }

@@ -252,12 +252,15 @@ pub(crate) struct RunLock {
 
 impl RunLock {
     /// Takes the target's run lock, or says who holds it.
-    pub(crate) async fn acquire(ctx: &crate::Ctx) -> Result<RunLock> {
+    pub(crate) async fn acquire(
+        ctx: &crate::Ctx,
+        events: &crate::events::EventSink,
+    ) -> Result<RunLock> {
         let client = ctx.target_session(crate::context::Purpose::Plain).await?;
         if ctx.rules.advisory_locks {
             return Self::advisory(client).await;
         }
-        Self::lease(client).await
+        Self::lease(client, events).await
     }
 
     async fn advisory(client: Client) -> Result<RunLock> {
@@ -296,7 +299,7 @@ impl RunLock {
         Err(held_by(holder))
     }
 
-    async fn lease(client: Client) -> Result<RunLock> {
+    async fn lease(client: Client, events: &crate::events::EventSink) -> Result<RunLock> {
         let err = || target_err("taking the run lease");
         for ddl in [
             "CREATE SCHEMA IF NOT EXISTS _migrator",
@@ -315,7 +318,7 @@ impl RunLock {
         let me = uuid::Uuid::new_v4().to_string();
         // A failed commit (a conflict with a racing run, or a transient failure) is tried
         // again: then the row says who holds the lease.
-        let taken = crate::retry::retrying(crate::retry::RetryPolicy::default(), "taking the run lease", None, || async {
+        let taken = crate::retry::retrying(crate::retry::RetryPolicy::default(), "taking the run lease", Some(events), || async {
             client
                 .query_opt(
                     &format!(
