@@ -9,13 +9,22 @@
 //! Scenario B (whole migration): the target database is created fresh and empty; schema,
 //! data, indexes, constraints and sequence values are all timed.
 //!
+//! Scenario C (onto Aurora DSQL): the target is the DSQL emulator from `fixtures::dsql`
+//! (era 2026, no injected commit failures), started fresh on the target cluster before each
+//! run: a proxy in this process in front of a new database. Every contender is `migrator
+//! copy` (whole migration); they differ in profile, key strategy, write path and batch size,
+//! so that their differences are the costs the DSQL path adds. The emulator's own record of
+//! every transaction gives each run's transaction count and largest transaction.
+//!
 //! Every pipeline runs as one `bash -c` child with `set -o pipefail`, so a failure anywhere
 //! in it fails the run.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use fixtures::Cluster;
+use fixtures::dsql::{DsqlOptions, Emulator, Era};
 
 use crate::dataset;
 
@@ -26,6 +35,36 @@ pub enum Scenario {
     DataOnly,
     /// B: whole migration into an empty database.
     Full,
+    /// C: whole migration onto (emulated) Aurora DSQL.
+    Dsql,
+}
+
+/// How a scenario-C contender runs against the emulator.
+#[derive(Debug, Clone)]
+pub struct Emulated {
+    /// Whether the emulator enforces DSQL's rules (off: it passes everything through).
+    pub rules: bool,
+    /// `--profile`.
+    pub profile: &'static str,
+    /// The config file given with `--config` (TOML; empty for none).
+    pub config: &'static str,
+}
+
+/// What the emulator recorded during one run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TxStats {
+    /// Committed transactions that modified rows.
+    pub write_txns: u64,
+    /// The most rows one of them modified.
+    pub max_rows: u64,
+    /// The most bytes of modified data one of them sent.
+    pub max_bytes: u64,
+    /// Committed transactions that ran DDL.
+    pub ddl_txns: u64,
+    /// Transactions that mixed DDL and DML, or ran more than one DDL statement.
+    pub mixed: u64,
+    /// Transactions the emulator refused (any error), retried or not.
+    pub refused: u64,
 }
 
 /// What runs.
@@ -57,6 +96,8 @@ pub struct Contender {
     pub baseline: bool,
     /// `Some(reason)` when it cannot run on this machine (reported, never timed).
     pub unavailable: Option<String>,
+    /// Scenario C: how it runs against the DSQL emulator.
+    pub emulated: Option<Emulated>,
 }
 
 /// The contenders, in the order every round runs them.
@@ -68,7 +109,19 @@ pub fn all(jobs: usize, pgcopydb: Option<&Path>) -> Vec<Contender> {
         tool,
         baseline,
         unavailable: None,
+        emulated: None,
     };
+    let dsql = |key, label: &str, baseline, emulated| Contender {
+        emulated: Some(emulated),
+        ..c(
+            key,
+            format!("migrator copy --jobs {jobs}, {label}"),
+            Scenario::Dsql,
+            Tool::Migrator,
+            baseline,
+        )
+    };
+    let keep_copy = "[keys]\nstrategy = \"keep\"\n[dsql]\nwrite = \"copy\"\n";
     vec![
         c(
             "a-migrator",
@@ -125,6 +178,56 @@ pub fn all(jobs: usize, pgcopydb: Option<&Path>) -> Vec<Contender> {
                 false,
             )
         },
+        dsql(
+            "c-pg-proxy",
+            "postgres profile, through the emulator with its rules off",
+            true,
+            Emulated {
+                rules: false,
+                profile: "postgres",
+                config: "",
+            },
+        ),
+        dsql(
+            "c-dsql-copy",
+            "dsql profile, keys keep, COPY batches",
+            false,
+            Emulated {
+                rules: true,
+                profile: "dsql",
+                config: keep_copy,
+            },
+        ),
+        dsql(
+            "c-dsql-insert",
+            "dsql profile, keys keep, multi-row INSERT batches",
+            false,
+            Emulated {
+                rules: true,
+                profile: "dsql",
+                config: "[keys]\nstrategy = \"keep\"\n[dsql]\nwrite = \"insert\"\n",
+            },
+        ),
+        dsql(
+            "c-dsql-uuid",
+            "dsql profile, keys uuid, COPY batches",
+            false,
+            Emulated {
+                rules: true,
+                profile: "dsql",
+                config: "[keys]\nstrategy = \"uuid\"\n[dsql]\nwrite = \"copy\"\n",
+            },
+        ),
+        dsql(
+            "c-dsql-300",
+            "dsql profile, keys keep, COPY batches of at most 300 rows",
+            false,
+            Emulated {
+                rules: true,
+                profile: "dsql",
+                config: "[keys]\nstrategy = \"keep\"\n[dsql]\nwrite = \"copy\"\nmax_rows = 300\n",
+            },
+        ),
     ]
 }
 
@@ -141,6 +244,9 @@ pub struct Bench<'a> {
     pub work: &'a Path,
     /// Source tables, largest first.
     pub tables: &'a [dataset::TableStat],
+    /// Scenario C: the emulator of the current run (replaced, with its database, by each
+    /// run's `prepare`).
+    pub emulator: RefCell<Option<Emulator<'a>>>,
 }
 
 /// Single-quotes `s` for bash.
@@ -159,6 +265,23 @@ impl Bench<'_> {
 
     fn tgt_url(&self) -> String {
         self.target.url(self.target_db)
+    }
+
+    /// The database `c` writes into: scenario C's emulator's backing database, else the
+    /// target database.
+    fn written_db(&self, c: &Contender) -> Result<String, String> {
+        if c.emulated.is_none() {
+            return Ok(self.target_db.to_string());
+        }
+        self.emulator
+            .borrow()
+            .as_ref()
+            .map(|e| e.backing().name().to_string())
+            .ok_or_else(|| "the DSQL emulator is not running".to_string())
+    }
+
+    fn config_file(&self, c: &Contender) -> PathBuf {
+        self.work.join(format!("{}.toml", c.key))
     }
 
     fn predata_file(&self) -> PathBuf {
@@ -212,18 +335,37 @@ impl Bench<'_> {
     /// dirty buffers. Untimed.
     pub fn prepare(&self, c: &Contender) -> Result<(), String> {
         let db = self.target_db;
+        // The previous emulator and its database go first, whatever runs next.
+        self.emulator.borrow_mut().take();
         self.target
             .psql(
                 "postgres",
                 &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
             )
             .map_err(|e| format!("dropping the target database: {e}"))?;
-        self.target
-            .psql(
-                "postgres",
-                &format!("CREATE DATABASE {db} TEMPLATE template0 ENCODING 'UTF8'"),
+        if let Some(how) = &c.emulated {
+            let emulator = Emulator::start(
+                self.target,
+                DsqlOptions {
+                    era: Era::Y2026,
+                    ..DsqlOptions::default()
+                },
             )
-            .map_err(|e| format!("creating the target database: {e}"))?;
+            .map_err(|e| format!("starting the DSQL emulator: {e}"))?;
+            emulator.set_enforcement(how.rules);
+            *self.emulator.borrow_mut() = Some(emulator);
+            if !how.config.is_empty() {
+                std::fs::write(self.config_file(c), how.config)
+                    .map_err(|e| format!("writing {}: {e}", self.config_file(c).display()))?;
+            }
+        } else {
+            self.target
+                .psql(
+                    "postgres",
+                    &format!("CREATE DATABASE {db} TEMPLATE template0 ENCODING 'UTF8'"),
+                )
+                .map_err(|e| format!("creating the target database: {e}"))?;
+        }
         if c.scenario == Scenario::DataOnly {
             self.target
                 .psql_file(db, &self.predata_file())
@@ -259,7 +401,24 @@ impl Bench<'_> {
         Ok(match c.tool {
             Tool::Migrator => {
                 let mut cmd = Command::new(self.migrator);
-                cmd.args(["copy", "--source", &src, "--target", &tgt, "--jobs", &jobs]);
+                match &c.emulated {
+                    None => {
+                        cmd.args(["copy", "--source", &src, "--target", &tgt, "--jobs", &jobs]);
+                    }
+                    Some(how) => {
+                        let url = self
+                            .emulator
+                            .borrow()
+                            .as_ref()
+                            .map(Emulator::url)
+                            .ok_or_else(|| "the DSQL emulator is not running".to_string())?;
+                        cmd.args(["copy", "--source", &src, "--target", &url, "--jobs", &jobs]);
+                        cmd.args(["--profile", how.profile]);
+                        if !how.config.is_empty() {
+                            cmd.arg("--config").arg(self.config_file(c));
+                        }
+                    }
+                }
                 if c.scenario == Scenario::DataOnly {
                     cmd.arg("--data-only");
                 }
@@ -369,10 +528,14 @@ impl Bench<'_> {
     }
 
     /// Checks `c`'s result: every source table has the same row count in the target and,
-    /// for a whole migration, the same indexes, constraints and sequences.
-    pub fn check(&self, c: &Contender) -> Result<(), String> {
+    /// for a whole migration, the same indexes, constraints and sequences; onto DSQL with
+    /// the rules on, no transaction over DSQL's limits and none mixing DDL and DML (the
+    /// emulator refuses those, so this re-checks the emulator too). Returns what the
+    /// emulator recorded, for scenario C.
+    pub fn check(&self, c: &Contender) -> Result<Option<TxStats>, String> {
         let names: Vec<String> = self.tables.iter().map(|t| t.name.clone()).collect();
-        let counts = dataset::row_counts(self.target, self.target_db, &names)
+        let db = self.written_db(c)?;
+        let counts = dataset::row_counts(self.target, &db, &names)
             .map_err(|e| format!("counting target rows: {e}"))?;
         let mut wrong = Vec::new();
         for t in self.tables {
@@ -399,11 +562,61 @@ impl Bench<'_> {
             }
             wrong.extend(sequence_problems(self)?);
         }
+        let stats = match &c.emulated {
+            None => None,
+            Some(how) => {
+                let stats = self.tx_stats();
+                if how.rules {
+                    if stats.max_rows > 3000 {
+                        wrong.push(format!("a transaction modified {} rows", stats.max_rows));
+                    }
+                    if stats.max_bytes > 10 * 1024 * 1024 {
+                        wrong.push(format!("a transaction sent {} bytes", stats.max_bytes));
+                    }
+                    if stats.mixed > 0 {
+                        wrong.push(format!(
+                            "{} transactions mixed DDL with DML or ran two DDL statements",
+                            stats.mixed
+                        ));
+                    }
+                }
+                Some(stats)
+            }
+        };
         if wrong.is_empty() {
-            Ok(())
+            Ok(stats)
         } else {
             Err(wrong.join("; "))
         }
+    }
+
+    /// What the current emulator recorded.
+    fn tx_stats(&self) -> TxStats {
+        let records = self
+            .emulator
+            .borrow()
+            .as_ref()
+            .map(Emulator::records)
+            .unwrap_or_default();
+        let mut s = TxStats::default();
+        for r in &records {
+            if !r.committed {
+                s.refused += u64::from(r.error.is_some());
+                continue;
+            }
+            if r.rows > 0 {
+                s.write_txns += 1;
+                s.max_rows = s.max_rows.max(r.rows);
+                s.max_bytes = s.max_bytes.max(r.bytes);
+            }
+            if r.ddl > 0 {
+                s.ddl_txns += 1;
+            }
+            if r.ddl > 1 || (r.ddl > 0 && r.dml > 0) {
+                s.mixed += 1;
+            }
+        }
+        s
     }
 }
 

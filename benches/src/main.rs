@@ -4,7 +4,8 @@
 //! ```text
 //! cargo build --release -p migrator-cli -p migrator-benches
 //! cargo run --release -p migrator-benches -- [--scale 100mb|1gb|5gb] [--runs 3] [--jobs 2]
-//!     [--warmup 1] [--out BENCHMARKS.md] [--json FILE] [--quiet-wait 60] [--keep-logs]
+//!     [--warmup 1] [--scenarios a,b,c] [--out BENCHMARKS.md] [--json FILE] [--quiet-wait 60]
+//!     [--keep-logs]
 //! ```
 //!
 //! What one invocation does:
@@ -18,9 +19,9 @@
 //! 4. writes the machine ([`machine`]), the dataset, medians, rates, peak RSS and every run
 //!    to `--out` ([`report`]) and prints the same tables.
 //!
-//! Time: at `--scale 1gb` with the defaults, about 17 minutes on 2 CPUs (generation about
-//! a minute; `pg_dump -Fd` is the slowest contender); `100mb` takes about 2 minutes, `5gb`
-//! roughly an hour.
+//! Time: at `--scale 1gb` with the defaults, about 35 minutes on 2 CPUs (generation about
+//! a minute; `pg_dump -Fd` and the DSQL contenders are the slowest); `100mb` takes about 4
+//! minutes, `5gb` a few hours. `--scenarios` picks a subset.
 //!
 //! It runs the `migrator` binary that sits next to its own executable (same target
 //! directory and profile), building it with cargo only if it is missing, and copies it
@@ -80,10 +81,30 @@ struct Args {
     /// Keep the scratch directory (per-run logs) even when every run succeeded.
     #[arg(long)]
     keep_logs: bool,
+    /// Which scenarios to run: a (data only), b (whole migration), c (onto emulated DSQL).
+    #[arg(long, value_delimiter = ',', default_value = "a,b,c")]
+    scenarios: Vec<ScenarioArg>,
     /// After generating the dataset, print both URLs and wait for Enter before measuring
     /// (to look at the databases by hand).
     #[arg(long)]
     pause: bool,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum ScenarioArg {
+    A,
+    B,
+    C,
+}
+
+impl ScenarioArg {
+    fn of(s: Scenario) -> ScenarioArg {
+        match s {
+            Scenario::DataOnly => ScenarioArg::A,
+            Scenario::Full => ScenarioArg::B,
+            Scenario::Dsql => ScenarioArg::C,
+        }
+    }
 }
 
 /// The workspace root (this package lives in `<root>/benches`).
@@ -324,10 +345,14 @@ fn run(args: Args) -> Result<(), String> {
         pgcopydb: pgcopydb.as_deref(),
         work: &work,
         tables: &tables,
+        emulator: Default::default(),
     };
     bench.write_schema_files()?;
 
-    let contenders = contenders::all(jobs, pgcopydb.as_deref());
+    let contenders: Vec<Contender> = contenders::all(jobs, pgcopydb.as_deref())
+        .into_iter()
+        .filter(|c| args.scenarios.contains(&ScenarioArg::of(c.scenario)))
+        .collect();
     let watch = noise::Watch::new(&[&source.data_dir(), &target.data_dir()]);
     let quiet_wait = Duration::from_secs(args.quiet_wait);
     let mut results: Vec<Vec<RunResult>> = vec![Vec::new(); contenders.len()];
@@ -400,14 +425,19 @@ fn run(args: Args) -> Result<(), String> {
         warmups: &warmups,
     };
     println!("\nDataset\n\n{}", report.dataset_table());
-    println!(
-        "A. Data movement into existing tables (medians, {runs} run(s) each)\n\n{}",
-        report.medians_table(Scenario::DataOnly)
-    );
-    println!(
-        "B. Whole migration into an empty database (medians, {runs} run(s) each)\n\n{}",
-        report.medians_table(Scenario::Full)
-    );
+    for scenario in [Scenario::DataOnly, Scenario::Full, Scenario::Dsql] {
+        if !contenders.iter().any(|c| c.scenario == scenario) {
+            continue;
+        }
+        println!(
+            "{} (medians, {runs} run(s) each)\n\n{}",
+            report::scenario_title(scenario),
+            report.medians_table(scenario)
+        );
+        if scenario == Scenario::Dsql {
+            println!("{}", report.dsql_costs());
+        }
+    }
     std::fs::write(&out, report.markdown())
         .map_err(|e| format!("writing {}: {e}", out.display()))?;
     println!("wrote {}", out.display());
@@ -452,7 +482,7 @@ impl Drop for Scratch {
 /// Prints one run's outcome (and, for a failure, the command, log and its last lines).
 fn print_result(c: &Contender, r: &RunResult) {
     match r {
-        RunResult::Ok(o, note) => println!(
+        RunResult::Ok(o, note, _) => println!(
             "  {:<48} {:>8.2} s  {:>4.0} MiB peak RSS  other programs {:>4.1} s{}  steal {:>4.1} s{}{}",
             c.label,
             o.wall.as_secs_f64(),
@@ -534,10 +564,19 @@ fn run_once(
         return Ok(failed(format!("it ended with {how}"), Some(outcome)));
     }
     match bench.check(c) {
-        Ok(()) => {
+        Ok(stats) => {
             notes.extend(bench.phase_note(c, &log));
+            if let Some(t) = &stats {
+                notes.push(format!(
+                    "{} write transactions, at most {} rows and at most {:.0} KiB in one; {} DDL transactions",
+                    t.write_txns,
+                    t.max_rows,
+                    t.max_bytes as f64 / 1024.0,
+                    t.ddl_txns
+                ));
+            }
             let note = (!notes.is_empty()).then(|| notes.join("; "));
-            Ok(RunResult::Ok(outcome, note))
+            Ok(RunResult::Ok(outcome, note, stats))
         }
         Err(wrong) => Ok(failed(
             format!("it exited 0 but its result is wrong: {wrong}"),
