@@ -358,6 +358,130 @@ fn uuids_are_the_same_in_every_target() {
     assert_ne!(fresh, uuid);
 }
 
+/// Every shape of integer key the `uuid` strategy must follow: serial and bigserial primary
+/// keys, a self-reference, nullable foreign keys, a foreign key to a UNIQUE column, a
+/// composite primary key made of a foreign key and a plain integer, a composite foreign
+/// key onto it, and a chain four deep (shift_note -> shift -> member -> team -> org).
+const KEY_SHAPES: &str = "
+CREATE TABLE org (id serial PRIMARY KEY, code int NOT NULL UNIQUE, name text NOT NULL);
+CREATE TABLE team (id bigserial PRIMARY KEY, org_id int NOT NULL REFERENCES org,
+                   parent_id bigint REFERENCES team, name text);
+CREATE TABLE member (id int PRIMARY KEY, team_id bigint REFERENCES team,
+                     org_code int REFERENCES org (code), name text);
+CREATE TABLE shift (member_id int REFERENCES member, day smallint, hours numeric(4,1),
+                    PRIMARY KEY (member_id, day));
+CREATE TABLE shift_note (id int PRIMARY KEY, member_id int NOT NULL, day smallint NOT NULL,
+                         note text,
+                         FOREIGN KEY (member_id, day) REFERENCES shift (member_id, day));
+INSERT INTO org SELECT g, 1000 + g * 7, 'org ' || g FROM generate_series(1, 50) g;
+INSERT INTO team SELECT g, g % 50 + 1, CASE WHEN g <= 10 THEN NULL ELSE g - 10 END, 'team ' || g
+  FROM generate_series(1, 200) g;
+INSERT INTO member SELECT g, CASE WHEN g % 7 = 0 THEN NULL ELSE g % 200 + 1 END,
+                          CASE WHEN g % 11 = 0 THEN NULL ELSE 1000 + (g % 50 + 1) * 7 END,
+                          'member ' || g
+  FROM generate_series(1, 5000) g;
+INSERT INTO shift SELECT m, d, (m + d) % 90 / 10.0 FROM generate_series(1, 2000) m,
+  generate_series(1, 3) d;
+INSERT INTO shift_note SELECT m, m, 2, 'note ' || m FROM generate_series(1, 2000) m;
+";
+
+#[test]
+fn every_key_shape_becomes_uuids_with_its_foreign_keys() {
+    let c = Cluster::shared();
+    let src = c.create_db("dsql_shapes_src").unwrap();
+    src.psql(KEY_SHAPES).unwrap();
+    let uuid = |space: &str, key: i64| migrator_core::key_uuid(None, space, key).to_string();
+    for era in [Era::Y2026, Era::Y2025] {
+        let emu = emulator(era);
+        let cfg = dsql_config(
+            &format!("shapes-{era:?}"),
+            "[keys]\nstrategy = \"uuid\"\nkeep_legacy_id = true\n",
+        );
+        assert_success(&dsql_copy(&src, &emu, &cfg), &format!("copy ({era:?})"));
+        assert_success(&dsql_verify(&src, &emu, &cfg), &format!("verify ({era:?})"));
+        assert_within_limits(&emu);
+        let dst = emu.backing();
+        // The relationships hold by value: same join counts, no orphans.
+        assert_relationships(&src, dst);
+        for (table, column) in [
+            ("org", "id"),
+            ("org", "code"),
+            ("team", "id"),
+            ("team", "org_id"),
+            ("team", "parent_id"),
+            ("member", "id"),
+            ("member", "team_id"),
+            ("member", "org_code"),
+            ("shift", "member_id"),
+            ("shift", "day"),
+            ("shift_note", "member_id"),
+            ("shift_note", "day"),
+        ] {
+            assert_eq!(
+                scalar(
+                    dst,
+                    &format!(
+                        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute \
+                          WHERE attrelid = 'public.{table}'::regclass AND attname = '{column}'"
+                    )
+                ),
+                "uuid",
+                "{table}.{column} ({era:?})"
+            );
+        }
+        // Each value is the documented function of the source's value, NULLs stay NULL.
+        assert_eq!(
+            scalar(dst, "SELECT parent_id FROM team WHERE legacy_id = 25"),
+            uuid("public.team", 15)
+        );
+        assert_eq!(
+            scalar(dst, "SELECT count(*) FROM team WHERE parent_id IS NULL"),
+            "10"
+        );
+        assert_eq!(
+            scalar(dst, "SELECT org_id FROM team WHERE legacy_id = 25"),
+            uuid("public.org", 26)
+        );
+        assert_eq!(
+            scalar(dst, "SELECT org_code FROM member WHERE legacy_id = 3"),
+            uuid("public.org.code", 1000 + 4 * 7)
+        );
+        assert_eq!(
+            scalar(dst, "SELECT code FROM org WHERE legacy_id = 4"),
+            uuid("public.org.code", 1000 + 4 * 7)
+        );
+        assert_eq!(
+            scalar(
+                dst,
+                "SELECT count(*) FILTER (WHERE team_id IS NULL) || '/' || count(*) FILTER (WHERE org_code IS NULL) FROM member"
+            ),
+            scalar(
+                &src,
+                "SELECT count(*) FILTER (WHERE team_id IS NULL) || '/' || count(*) FILTER (WHERE org_code IS NULL) FROM member"
+            )
+        );
+        // A composite key part that is a foreign key keeps its parent's key space; the
+        // plain part gets its own, shared with the composite foreign key onto it.
+        assert_eq!(
+            scalar(
+                dst,
+                &format!(
+                    "SELECT count(*) FROM shift_note WHERE legacy_id = 9 AND member_id = '{}' AND day = '{}'",
+                    uuid("public.member", 9),
+                    uuid("public.shift.day", 2)
+                )
+            ),
+            "1"
+        );
+        // Four joins deep, every note still reaches its organisation.
+        let deep = "SELECT count(*) FROM shift_note n JOIN shift s USING (member_id, day) \
+                    JOIN member m ON m.id = s.member_id JOIN team t ON t.id = m.team_id \
+                    JOIN org o ON o.id = t.org_id";
+        assert_eq!(scalar(dst, deep), scalar(&src, deep));
+        assert!(scalar(dst, deep).parse::<i64>().unwrap() > 1000);
+    }
+}
+
 #[test]
 fn commits_failing_with_40001_lose_and_double_nothing() {
     let c = Cluster::shared();
