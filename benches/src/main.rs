@@ -236,6 +236,9 @@ fn cluster_options() -> ClusterOptions {
 }
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some(measure::SPAWNER_ARG) {
+        return measure::serve_spawner();
+    }
     let args = Args::parse();
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -264,6 +267,8 @@ fn run(args: Args) -> Result<(), String> {
         }
     }
 
+    // Started first, while this process is small (see `measure`).
+    let mut spawner = measure::Spawner::start()?;
     let load_at_start = machine::load_average();
     let mut scratch = Scratch {
         path: std::env::temp_dir().join(format!("migrator-bench-{}", std::process::id())),
@@ -378,7 +383,14 @@ fn run(args: Args) -> Result<(), String> {
                 }
                 continue;
             }
-            let r = run_once(&bench, c, &name.replace(' ', ""), &watch, quiet_wait)?;
+            let r = run_once(
+                &bench,
+                &mut spawner,
+                c,
+                &name.replace(' ', ""),
+                &watch,
+                quiet_wait,
+            )?;
             print_result(c, &r);
             if matches!(r, RunResult::Failed { .. }) {
                 failures += 1;
@@ -521,6 +533,7 @@ fn print_result(c: &Contender, r: &RunResult) {
 /// harness's own (it cannot prepare a target); a contender's failure is a `Failed` result.
 fn run_once(
     bench: &Bench,
+    spawner: &mut measure::Spawner,
     c: &Contender,
     tag: &str,
     watch: &noise::Watch,
@@ -544,7 +557,7 @@ fn run_once(
             );
         }
     }
-    let mut cmd = bench.command(c)?;
+    let cmd = bench.command(c)?;
     let shown = format!("{cmd:?}");
     let log = bench.work.join("logs").join(format!("{}-{tag}.log", c.key));
     let failed = |reason: String, outcome| RunResult::Failed {
@@ -555,7 +568,7 @@ fn run_once(
         log: Some(log.clone()),
     };
     let mark = watch.mark();
-    let mut outcome = match measure::run(&mut cmd, &log) {
+    let mut outcome = match spawner.run(&cmd, &log) {
         Ok(o) => o,
         Err(e) => return Ok(failed(format!("could not run it: {e}"), None)),
     };

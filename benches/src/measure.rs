@@ -10,11 +10,135 @@
 //! - Client CPU: user + system time of the same process tree.
 //!
 //! The child's stdin is `/dev/null`; its stdout and stderr go to one log file.
+//!
+//! Children are started by a [`Spawner`]: a small helper process (this executable again,
+//! with [`SPAWNER_ARG`]) rather than the harness itself. Linux folds the memory high-water
+//! mark of the process that starts a child into that child's `ru_maxrss` (the address space
+//! a vforked child runs in until `exec` is its parent's), so a harness grown by the DSQL
+//! emulator's proxy and records would otherwise show up as every contender's peak RSS.
 
 use std::fs::File;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+/// The first argument that makes this executable a spawner (see [`Spawner`]).
+pub const SPAWNER_ARG: &str = "__spawner";
+
+/// The helper process that starts and measures every contender (module docs say why).
+/// Requests and replies are JSON lines over its stdin and stdout.
+pub struct Spawner {
+    child: Child,
+    /// `None` once dropped (closing it ends the spawner's loop).
+    to: Option<ChildStdin>,
+    from: BufReader<ChildStdout>,
+}
+
+impl Spawner {
+    /// Starts this executable as a spawner.
+    pub fn start() -> Result<Spawner, String> {
+        let exe = std::env::current_exe().map_err(|e| format!("locating this executable: {e}"))?;
+        let mut child = Command::new(exe)
+            .arg(SPAWNER_ARG)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("starting the spawner process: {e}"))?;
+        let to = child.stdin.take().expect("piped stdin");
+        let from = BufReader::new(child.stdout.take().expect("piped stdout"));
+        Ok(Spawner {
+            child,
+            to: Some(to),
+            from,
+        })
+    }
+
+    /// Runs `cmd` in the spawner, as [`run`] would here.
+    pub fn run(&mut self, cmd: &Command, log: &Path) -> Result<Outcome, String> {
+        let lossy = |s: &std::ffi::OsStr| s.to_string_lossy().to_string();
+        let request = json!({
+            "program": lossy(cmd.get_program()),
+            "args": cmd.get_args().map(lossy).collect::<Vec<_>>(),
+            "cwd": cmd.get_current_dir().map(|d| d.to_string_lossy().to_string()),
+            "log": log.to_string_lossy(),
+        });
+        let to = self.to.as_mut().expect("open until dropped");
+        writeln!(to, "{request}")
+            .and_then(|()| to.flush())
+            .map_err(|e| format!("writing to the spawner: {e}"))?;
+        let mut line = String::new();
+        let n = self
+            .from
+            .read_line(&mut line)
+            .map_err(|e| format!("reading from the spawner: {e}"))?;
+        if n == 0 {
+            return Err("the spawner process ended".into());
+        }
+        let reply: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| format!("spawner reply {line:?}: {e}"))?;
+        if let Some(e) = reply["error"].as_str() {
+            return Err(e.to_string());
+        }
+        let secs = |k: &str| Duration::from_secs_f64(reply[k].as_f64().unwrap_or(0.0));
+        Ok(Outcome {
+            wall: secs("wall_s"),
+            max_rss_kib: reply["max_rss_kib"].as_u64().unwrap_or(0),
+            cpu: secs("cpu_s"),
+            failure: reply["failure"].as_str().map(str::to_string),
+            outside: None,
+        })
+    }
+}
+
+impl Drop for Spawner {
+    fn drop(&mut self) {
+        // Closing its stdin ends its loop.
+        self.to.take();
+        let _ = self.child.wait();
+    }
+}
+
+/// The spawner's loop: one request per line on stdin, one reply per line on stdout, until
+/// stdin closes.
+pub fn serve_spawner() -> std::process::ExitCode {
+    let stdin = std::io::stdin();
+    let mut stdout = std::io::stdout();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        let reply = match serde_json::from_str::<serde_json::Value>(&line) {
+            Err(e) => json!({ "error": format!("bad request: {e}") }),
+            Ok(req) => {
+                let mut cmd = Command::new(req["program"].as_str().unwrap_or_default());
+                if let Some(args) = req["args"].as_array() {
+                    cmd.args(args.iter().filter_map(|a| a.as_str()));
+                }
+                if let Some(dir) = req["cwd"].as_str() {
+                    cmd.current_dir(dir);
+                }
+                let log = PathBuf::from(req["log"].as_str().unwrap_or("/dev/null"));
+                match run(&mut cmd, &log) {
+                    Ok(o) => json!({
+                        "wall_s": o.wall.as_secs_f64(),
+                        "max_rss_kib": o.max_rss_kib,
+                        "cpu_s": o.cpu.as_secs_f64(),
+                        "failure": o.failure,
+                    }),
+                    Err(e) => json!({ "error": e }),
+                }
+            }
+        };
+        if writeln!(stdout, "{reply}")
+            .and_then(|()| stdout.flush())
+            .is_err()
+        {
+            break;
+        }
+    }
+    std::process::ExitCode::SUCCESS
+}
 
 /// What one measured run gave.
 #[derive(Debug, Clone)]

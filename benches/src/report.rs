@@ -407,7 +407,9 @@ impl Report<'_> {
              pipelines, with `pipefail`); this is `ru_maxrss` from `wait4(2)` on that child, \
              which on Linux is the largest resident set among that child and all the \
              descendants it waited for (a maximum, not a sum across processes). Server \
-             processes are not included. **Client CPU s** is user + system time of the same \
+             processes are not included. Children are started by a small helper process, not \
+             by the harness, because Linux also counts the starting process's own peak \
+             (the DSQL emulator of scenario C runs inside the harness). **Client CPU s** is user + system time of the same \
              process tree.\n\
              - **Other programs CPU s**: CPU time the machine spent on programs other than \
              this benchmark (its two clusters, the contender's processes, the harness) during the \
