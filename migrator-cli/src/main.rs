@@ -50,6 +50,9 @@ enum Command {
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
+        /// Also read back every blob object whose SHA-256 the store does not vouch for.
+        #[arg(long)]
+        checksums: bool,
     },
     /// Run the whole product on throwaway local databases: plan, copy, verify.
     Demo,
@@ -164,9 +167,18 @@ async fn run(cli: Cli) -> Result<u8, Error> {
             render::copy_summary(&summary);
             Ok(0)
         }
-        Command::Verify { common, json } => {
+        Command::Verify {
+            common,
+            json,
+            checksums,
+        } => {
             let m = common.migration(None, false).await?;
-            let report = m.verify(VerifyLevel::Counts).await?;
+            let level = if checksums {
+                VerifyLevel::Checksums
+            } else {
+                VerifyLevel::Counts
+            };
+            let report = m.verify(level).await?;
             if json {
                 println!("{}", report.to_json());
             } else {

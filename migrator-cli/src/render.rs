@@ -266,6 +266,18 @@ pub fn copy_summary(s: &CopySummary) {
     }
 }
 
+fn verdict_word(v: migrator_core::verify::Verdict) -> String {
+    use migrator_core::verify::Verdict;
+    match v {
+        Verdict::Match => "match".into(),
+        Verdict::CountMismatch => "count mismatch".into(),
+        Verdict::Missing => "missing".into(),
+        Verdict::Orphans => "orphans".into(),
+        Verdict::BlobMismatch => "blob mismatch".into(),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
 pub fn verify(r: &VerifyReport) {
     let mut t = table();
     t.set_header(vec![
@@ -273,9 +285,23 @@ pub fn verify(r: &VerifyReport) {
         "source rows",
         "target rows",
         "orphans",
+        "blob objects",
         "verdict",
     ]);
     for v in r.tables() {
+        let blobs = v.blobs().map_or("-".to_string(), |b| {
+            let mut s = format!("{} ok", b.objects() - b.missing() - b.wrong());
+            if b.missing() > 0 {
+                s.push_str(&format!(", {} missing", b.missing()));
+            }
+            if b.wrong() > 0 {
+                s.push_str(&format!(", {} differ", b.wrong()));
+            }
+            if b.values_differ() {
+                s.push_str(", rows differ from source");
+            }
+            s
+        });
         t.add_row(vec![
             Cell::new(v.table()),
             Cell::new(v.source_rows()).set_alignment(CellAlignment::Right),
@@ -283,7 +309,8 @@ pub fn verify(r: &VerifyReport) {
                 .set_alignment(CellAlignment::Right),
             Cell::new(v.orphans().map_or("-".to_string(), |n| n.to_string()))
                 .set_alignment(CellAlignment::Right),
-            Cell::new(format!("{:?}", v.verdict()).to_lowercase()),
+            Cell::new(blobs).set_alignment(CellAlignment::Right),
+            Cell::new(verdict_word(v.verdict())),
         ]);
     }
     println!("{t}");

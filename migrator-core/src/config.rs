@@ -24,6 +24,118 @@ pub struct Config {
     pub types: TypesConfig,
     /// DSQL's write path and limits.
     pub dsql: DsqlConfig,
+    /// `bytea` columns moved to an object store.
+    pub blobs: BlobsConfig,
+}
+
+/// `[blobs]`: `bytea` columns whose values go to an object store during the copy, the row
+/// keeping the object's key, size and SHA-256.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct BlobsConfig {
+    /// `s3://bucket/prefix` or `file:///path`; none: no column is moved.
+    pub store: Option<String>,
+    /// The columns to move.
+    pub columns: Vec<BlobColumn>,
+    /// What the target row holds instead of the value.
+    pub naming: BlobNaming,
+    /// The object key: `{prefix}` (the store URL's path), `{schema}`, `{table}`
+    /// (`schema.table`), `{column}`, `{sha256}` (required: objects are named by content).
+    pub key_template: String,
+    /// Values over this many MiB are uploaded in parts of this size (at least 5, S3's
+    /// smallest part).
+    pub multipart_threshold_mib: u64,
+    /// Bytes of values being uploaded at once, per worker, in MiB.
+    pub in_flight_mib: u64,
+    /// S3 options.
+    pub s3: S3Config,
+}
+
+impl Default for BlobsConfig {
+    fn default() -> Self {
+        BlobsConfig {
+            store: None,
+            columns: Vec::new(),
+            naming: BlobNaming::Columns,
+            key_template: "{prefix}/{table}/{column}/{sha256}".into(),
+            multipart_threshold_mib: 8,
+            in_flight_mib: 64,
+            s3: S3Config::default(),
+        }
+    }
+}
+
+/// One `[[blobs.columns]]` entry.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct BlobColumn {
+    /// `schema.table` (or `table` in `public`).
+    pub table: String,
+    /// A `bytea` column of that table.
+    pub column: String,
+    /// A column of the same row holding the value's MIME type, sent as the object's
+    /// `Content-Type`.
+    #[serde(default)]
+    pub content_type_column: Option<String>,
+}
+
+impl BlobColumn {
+    /// A blob column without a content type.
+    pub fn new(table: impl Into<String>, column: impl Into<String>) -> BlobColumn {
+        BlobColumn {
+            table: table.into(),
+            column: column.into(),
+            content_type_column: None,
+        }
+    }
+}
+
+/// The target columns that stand for a moved value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum BlobNaming {
+    /// `<col>_key`, `<col>_size`, `<col>_sha256` in place of `<col>`.
+    #[default]
+    Columns,
+    /// `<col>` itself holds the key (as `text`), with `<col>_size` and `<col>_sha256`.
+    InPlace,
+}
+
+/// `[blobs.s3]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct S3Config {
+    /// The bucket's region; default: the AWS environment's (`AWS_REGION`, profile).
+    pub region: Option<String>,
+    /// An S3-compatible endpoint (`https://storage.example.com`).
+    pub endpoint: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`); default: on with `endpoint`.
+    pub path_style: Option<bool>,
+    /// Server-side encryption: `AES256` or `aws:kms`.
+    pub sse: Option<String>,
+    /// The KMS key for `sse = "aws:kms"` (default: the bucket's).
+    pub kms_key_id: Option<String>,
+    /// The storage class (`STANDARD`, `STANDARD_IA`, `INTELLIGENT_TIERING`, ...).
+    pub storage_class: Option<String>,
+    /// The SDK's checksum behaviour: `default` or `when_required` (for stores that reject
+    /// the SDK's default checksums). Uploads carry their SHA-256 either way.
+    pub checksum: ChecksumCalculation,
+}
+
+/// When the S3 SDK computes and validates its own checksums.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ChecksumCalculation {
+    /// The SDK's default: whenever the operation supports one.
+    #[default]
+    Default,
+    /// Only where the operation requires one.
+    WhenRequired,
 }
 
 /// `[keys]`: integer primary keys in a DSQL target.
@@ -274,6 +386,33 @@ impl Config {
         }
         for p in self.tables.include.iter().chain(&self.tables.exclude) {
             crate::catalog::TableFilter::check_pattern(p)?;
+        }
+        let b = &self.blobs;
+        if let Some(store) = &b.store {
+            crate::blob::StoreUrl::parse(store)?;
+        } else if let Some(c) = b.columns.first() {
+            return Err(Error::config(format!(
+                "blobs.columns names {}.{} but blobs.store is not set",
+                c.table, c.column
+            )));
+        }
+        crate::blob::check_template(&b.key_template)?;
+        if b.multipart_threshold_mib < 5 || b.multipart_threshold_mib > 5 * 1024 {
+            return Err(Error::config(
+                "blobs.multipart_threshold_mib must be between 5 and 5120",
+            ));
+        }
+        if b.in_flight_mib == 0 {
+            return Err(Error::config("blobs.in_flight_mib must be at least 1"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for c in &b.columns {
+            if !seen.insert((c.table.as_str(), c.column.as_str())) {
+                return Err(Error::config(format!(
+                    "blobs.columns names {}.{} twice",
+                    c.table, c.column
+                )));
+            }
         }
         Ok(())
     }

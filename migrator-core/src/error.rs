@@ -27,6 +27,8 @@ pub enum ErrorKind {
     Cancelled,
     /// A local I/O failure.
     Io,
+    /// The blob store refused or failed a request.
+    Blob,
     /// A bug: an invariant of the engine did not hold.
     Internal,
 }

@@ -93,6 +93,7 @@
 
 #![deny(missing_docs)]
 
+mod blob;
 mod catalog;
 mod config;
 mod conn;
@@ -111,8 +112,9 @@ pub mod verify;
 use std::sync::Arc;
 
 pub use config::{
-    ArrayMapping, Config, CopyConfig, DsqlConfig, DsqlWrite, ForeignKeyMode, ForeignKeysConfig,
-    KeyStrategy, KeysConfig, Profile, TableSelection, TargetConfig, TypesConfig,
+    ArrayMapping, BlobColumn, BlobNaming, BlobsConfig, ChecksumCalculation, Config, CopyConfig,
+    DsqlConfig, DsqlWrite, ForeignKeyMode, ForeignKeysConfig, KeyStrategy, KeysConfig, Profile,
+    S3Config, TableSelection, TargetConfig, TypesConfig,
 };
 pub use conn::{Endpoint, TlsMode};
 pub use copy::CopySummary;

@@ -12,6 +12,7 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use uuid::Uuid;
 
 use crate::Ctx;
+use crate::blob::{PendingObject, Uploader};
 use crate::config::DsqlWrite;
 use crate::context::Purpose;
 use crate::copy::frames::{self, Tuple, TupleReader};
@@ -101,13 +102,22 @@ fn read_sql(t: &TablePlan, chunk: &Chunk, after: Option<&[String]>) -> String {
     )
 }
 
-/// Builds the target tuple (UUID keys rewritten, key texts dropped) and reads the key.
+/// A built target tuple: the row, its key's text, and the objects it names.
+struct Built {
+    tuple: Tuple,
+    key: Vec<String>,
+    objects: Vec<PendingObject>,
+}
+
+/// Builds the target tuple (UUID keys rewritten, blob values replaced by their object's
+/// key, size and SHA-256, key texts dropped) and reads the key.
 fn target_tuple(
     t: &TablePlan,
     namespace: Option<&Uuid>,
+    uploader: Option<&Uploader>,
     src: &Tuple,
-) -> Result<(Tuple, Vec<String>)> {
-    let n = t.columns.len();
+) -> Result<Built> {
+    let n = t.read.len();
     if src.fields.len() != n + t.key.len() {
         return Err(Error::internal(format!(
             "{}: {} fields read, {} expected",
@@ -117,10 +127,49 @@ fn target_tuple(
         )));
     }
     let mut raw = BytesMut::with_capacity(src.raw.len() + 16);
-    raw.extend_from_slice(&(n as i16).to_be_bytes());
-    let mut fields = Vec::with_capacity(n);
+    raw.extend_from_slice(&(t.columns.len() as i16).to_be_bytes());
+    let mut fields = Vec::with_capacity(t.columns.len());
+    let mut objects = Vec::new();
+    let mut push = |raw: &mut BytesMut, value: Option<&[u8]>| match value {
+        None => {
+            raw.extend_from_slice(&(-1i32).to_be_bytes());
+            fields.push(None);
+        }
+        Some(v) => {
+            raw.extend_from_slice(&(v.len() as i32).to_be_bytes());
+            let start = raw.len();
+            raw.extend_from_slice(v);
+            fields.push(Some((start, raw.len())));
+        }
+    };
     for i in 0..n {
         let value = src.field(i);
+        if let Some(blob) = &t.blobs[i] {
+            let (Some(v), Some(up)) = (src.fields[i], uploader) else {
+                // NULL stays NULL: no object, and no key, size or checksum.
+                for _ in 0..3 {
+                    push(&mut raw, None);
+                }
+                continue;
+            };
+            let data = src.raw.slice(v.0..v.1);
+            let sha256 = crate::blob::sha256(&data);
+            let key = up.key(&t.name, &blob.column, &sha256);
+            push(&mut raw, Some(key.as_bytes()));
+            push(&mut raw, Some(&(data.len() as i64).to_be_bytes()));
+            push(&mut raw, Some(hex::encode(sha256).as_bytes()));
+            let content_type = blob
+                .content_type
+                .and_then(|c| src.field(c))
+                .map(|b| String::from_utf8_lossy(b).into_owned());
+            objects.push(PendingObject {
+                key,
+                data,
+                sha256,
+                content_type,
+            });
+            continue;
+        }
         let uuid;
         let value = match (value, &t.uuid_keys[i], namespace) {
             (Some(v), Some(prefix), Some(ns)) => {
@@ -129,29 +178,19 @@ fn target_tuple(
             }
             (v, _, _) => v,
         };
-        match value {
-            None => {
-                raw.extend_from_slice(&(-1i32).to_be_bytes());
-                fields.push(None);
-            }
-            Some(v) => {
-                raw.extend_from_slice(&(v.len() as i32).to_be_bytes());
-                let start = raw.len();
-                raw.extend_from_slice(v);
-                fields.push(Some((start, raw.len())));
-            }
-        }
+        push(&mut raw, value);
     }
     let key = (n..n + t.key.len())
         .map(|i| String::from_utf8_lossy(src.field(i).unwrap_or_default()).into_owned())
         .collect();
-    Ok((
-        Tuple {
+    Ok(Built {
+        tuple: Tuple {
             raw: raw.freeze(),
             fields,
         },
         key,
-    ))
+        objects,
+    })
 }
 
 /// A batch being filled.
@@ -160,6 +199,8 @@ struct Pending {
     tuples: Vec<Tuple>,
     bytes: u64,
     last_key: Vec<String>,
+    /// The uploads of the objects its rows name: all must finish before it commits.
+    uploads: tokio::task::JoinSet<Result<()>>,
 }
 
 /// Copies one chunk in batches, resuming after the parts the target's manifest holds.
@@ -171,6 +212,7 @@ pub(crate) async fn copy_chunk(
     t: &TablePlan,
     chunk: &Chunk,
     batching: &Batching,
+    uploader: Option<&Uploader>,
     report: &(dyn Fn(u64) + Sync),
     events: &EventSink,
 ) -> Result<Moved> {
@@ -205,7 +247,11 @@ pub(crate) async fn copy_chunk(
     while let Some(data) = stream.next().await {
         reader.push(&data.map_err(src_err)?);
         while let Some(src) = reader.next_tuple()? {
-            let (tuple, key) = target_tuple(t, batching.namespace.as_ref(), &src)?;
+            let Built {
+                tuple,
+                key,
+                objects,
+            } = target_tuple(t, batching.namespace.as_ref(), uploader, &src)?;
             let index_bytes: usize = t
                 .index_columns
                 .iter()
@@ -217,12 +263,20 @@ pub(crate) async fn copy_chunk(
                 && (pending.tuples.len() >= max_data_rows
                     || pending.bytes + size > batching.max_bytes)
             {
-                let batch = std::mem::take(&mut pending);
+                let mut batch = std::mem::take(&mut pending);
+                crate::blob::finish(&mut batch.uploads)
+                    .await
+                    .map_err(|e| e.with_table(&t.name).with_chunk(chunk.no))?;
                 commit(ctx, target, t, chunk, part, &batch, None, batching, events).await?;
                 moved.rows += batch.tuples.len() as u64;
                 moved.bytes += batch.bytes;
                 report(batch.bytes);
                 part += 1;
+            }
+            if let Some(up) = uploader {
+                for object in objects {
+                    up.start(object, &mut pending.uploads, events).await?;
+                }
             }
             pending.tuples.push(tuple);
             pending.bytes += size;
@@ -235,7 +289,10 @@ pub(crate) async fn copy_chunk(
             .with_table(&t.name)
             .with_chunk(chunk.no));
     }
-    let batch = pending;
+    let mut batch = pending;
+    crate::blob::finish(&mut batch.uploads)
+        .await
+        .map_err(|e| e.with_table(&t.name).with_chunk(chunk.no))?;
     let totals = (
         progress.rows + moved.rows + batch.tuples.len() as u64,
         moved.bytes + batch.bytes,
@@ -456,6 +513,7 @@ mod tests {
                 Some("public.orgs:".into()),
                 None,
             ],
+            blobs: vec![None; 3],
             key: vec!["id".into()],
             key_types: vec!["integer".into()],
             index_columns: vec![vec![2]],
@@ -505,7 +563,9 @@ mod tests {
         r.push(&all);
         let src = r.next_tuple().unwrap().unwrap();
         let ns = keys::default_namespace();
-        let (out, key) = target_tuple(&t, Some(&ns), &src).unwrap();
+        let Built {
+            tuple: out, key, ..
+        } = target_tuple(&t, Some(&ns), None, &src).unwrap();
         assert_eq!(key, vec!["7".to_string()]);
         assert_eq!(out.fields.len(), 3);
         assert_eq!(

@@ -270,12 +270,23 @@ pub(crate) async fn run(
         (vec![pending], false)
     };
     let tables = Arc::new(tables);
-    let batching = ctx.rules.batched().then(|| batch::Batching {
-        max_rows: ctx.rules.max_rows.unwrap_or(3000) as usize,
-        max_bytes: ctx.rules.max_bytes.unwrap_or(u64::MAX),
-        write: ctx.config.dsql.write,
-        namespace: plan.key_namespace,
-    });
+    // Batched writes: every table on a target with per-transaction limits; elsewhere only
+    // tables whose values go to the blob store (their rows are rebuilt, not piped).
+    let batching = Writes {
+        all: ctx.rules.batched(),
+        batching: batch::Batching {
+            max_rows: ctx.rules.max_rows.unwrap_or(10_000) as usize,
+            max_bytes: ctx.rules.max_bytes.unwrap_or(64 * 1024 * 1024),
+            write: ctx.config.dsql.write,
+            namespace: plan.key_namespace,
+        },
+        uploader: match crate::blob::open(&ctx.config.blobs).await? {
+            Some(store) if tables.iter().any(TablePlan::has_blobs) => Some(Arc::new(
+                crate::blob::Uploader::new(store, &ctx.config.blobs, ctx.config.jobs())?,
+            )),
+            _ => None,
+        },
+    };
     for level in levels {
         let (rows, bytes, n) = copy_data(
             &ctx,
@@ -587,7 +598,7 @@ async fn copy_data(
     replica: bool,
     tables: Arc<Vec<TablePlan>>,
     mut items: Vec<WorkItem>,
-    batching: Option<batch::Batching>,
+    batching: Writes,
     events: &EventSink,
     cancel: &CancellationToken,
 ) -> Result<(u64, u64, usize)> {
@@ -662,11 +673,28 @@ async fn copy_data(
     }
 }
 
+/// How rows are written.
+#[derive(Clone)]
+struct Writes {
+    /// Every table in batches (a target with per-transaction limits).
+    all: bool,
+    batching: batch::Batching,
+    /// Uploads blob values, when some table has them.
+    uploader: Option<Arc<crate::blob::Uploader>>,
+}
+
+impl Writes {
+    /// The batching for `t`, or `None` when its rows are piped as the source sends them.
+    fn for_table(&self, t: &TablePlan) -> Option<&batch::Batching> {
+        (self.all || t.has_blobs()).then_some(&self.batching)
+    }
+}
+
 struct Shared {
     /// Writer sessions run with `session_replication_role = replica`.
     replica: bool,
-    /// How rows are batched, for targets with per-transaction limits.
-    batching: Option<batch::Batching>,
+    /// How rows are written.
+    batching: Writes,
     queue: Mutex<VecDeque<WorkItem>>,
     progress: Mutex<HashMap<usize, TableProgress>>,
     tables: Arc<Vec<TablePlan>>,
@@ -692,7 +720,7 @@ async fn open_sessions(shared: &Shared) -> Result<Sessions> {
         .map_err(|e| Error::db(ErrorKind::Source, "source session setup", e))?;
     snapshot::import(&source, &shared.snapshot).await?;
     let target = shared.ctx.target_session(Purpose::Writer).await?;
-    if shared.batching.is_none() {
+    if !shared.batching.all {
         // Text-format COPY reads what the source printed: same formatting settings.
         target
             .batch_execute(crate::conn::CANONICAL_FORMAT)
@@ -762,7 +790,7 @@ async fn worker(shared: Arc<Shared>) -> Result<(u64, u64, usize)> {
                     })
                 };
                 let copy = async {
-                    match &shared.batching {
+                    match shared.batching.for_table(table) {
                         None => {
                             if s.target.is_none() {
                                 s.target = Some(shared.ctx.target_session(Purpose::Writer).await?);
@@ -771,7 +799,7 @@ async fn worker(shared: Arc<Shared>) -> Result<(u64, u64, usize)> {
                             pipe::copy_chunk(&s.source, target, table, &item.chunk, buffer, &report).await
                         }
                         Some(b) => {
-                            batch::copy_chunk(&shared.ctx, &s.source, &mut s.target, table, &item.chunk, b, &report, &shared.events)
+                            batch::copy_chunk(&shared.ctx, &s.source, &mut s.target, table, &item.chunk, b, shared.batching.uploader.as_deref(), &report, &shared.events)
                                 .await
                         }
                     }

@@ -42,10 +42,14 @@ pub struct TablePlan {
     pub(crate) target: QualName,
     /// Target columns, in order.
     pub(crate) columns: Vec<String>,
-    /// What the source reads for each column: the quoted name, or an expression.
+    /// What the source reads, field by field: a column's quoted name, or an expression.
+    /// One field per target column, except that a blob field fills three (key, size,
+    /// SHA-256).
     pub(crate) read: Vec<String>,
-    /// For each column, the key space when the stream turns the integer into a UUID.
+    /// For each read field, the key space when the stream turns the integer into a UUID.
     pub(crate) uuid_keys: Vec<Option<String>>,
+    /// For each read field, whether its value goes to the blob store.
+    pub(crate) blobs: Vec<Option<BlobField>>,
     /// Batched targets: the source's primary key, the order rows are read in.
     pub(crate) key: Vec<String>,
     /// The types of `key`'s columns in the source.
@@ -59,7 +63,21 @@ pub struct TablePlan {
     pub(crate) est_bytes: i64,
 }
 
+/// A read field whose value goes to the blob store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct BlobField {
+    /// The source column.
+    pub column: String,
+    /// The read field holding the value's content type, if configured.
+    pub content_type: Option<usize>,
+}
+
 impl TablePlan {
+    /// Whether values of this table go to the blob store.
+    pub(crate) fn has_blobs(&self) -> bool {
+        self.blobs.iter().any(Option::is_some)
+    }
+
     /// The source table, `schema.name`.
     pub fn name(&self) -> &QualName {
         &self.name
@@ -346,6 +364,25 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
         "object owners and GRANTs are not copied: the target user owns every object it creates",
     ));
 
+    let blob_columns = crate::transform::blobs::resolve(cat, &config.blobs)?;
+    if data_only && !blob_columns.is_empty() {
+        return Err(crate::error::Error::config(
+            "[blobs] with --data-only is not supported yet: let migrator create the schema",
+        ));
+    }
+    let store = config
+        .blobs
+        .store
+        .as_deref()
+        .map(crate::blob::StoreUrl::parse)
+        .transpose()?;
+    for b in &blob_columns {
+        findings.push(blob_finding(source, b, config, store.as_ref()).await?);
+    }
+    // The target's DDL is made from the catalog with blob columns replaced.
+    let tcat = crate::transform::blobs::target_catalog(cat, &blob_columns, &mut findings);
+    let tcat = &tcat;
+
     let mut formats: HashMap<QualName, CopyFormat> = HashMap::new();
     if data_only {
         check_data_only(cat, tinfo, &mut findings, &mut formats);
@@ -374,22 +411,43 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
         Profile::Dsql => {
             let caps =
                 caps.ok_or_else(|| crate::error::Error::internal("DSQL capabilities unknown"))?;
-            let rendered = crate::target::dsql::render(cat, config, caps, strict);
+            let mut rendered = crate::target::dsql::render(tcat, config, caps, strict);
             findings.extend(rendered.findings);
             omitted_foreign_keys = rendered.omitted_foreign_keys;
             for t in cat.data_tables() {
-                let Some(map) = rendered.tables.get(&t.oid) else {
+                let Some(map) = rendered.tables.get_mut(&t.oid) else {
                     continue;
                 };
                 let (chunking, chunks) =
                     chunk::plan_chunks(source, t, chunk_bytes, cat.server_version_num, false)
                         .await?;
+                let fields = fold_blobs(
+                    t,
+                    &blob_columns,
+                    map.columns
+                        .iter()
+                        .map(|c| (c.name.clone(), c.read.clone(), c.uuid_key.clone()))
+                        .collect(),
+                );
+                // What the target row holds in a blob's place, for measuring row sizes.
+                for b in blob_columns.iter().filter(|b| b.tables.contains(&t.oid)) {
+                    for c in map.columns.iter_mut() {
+                        if c.name == b.key_column {
+                            c.read = format!("repeat('k', {})", MAX_KEY_LEN);
+                        } else if c.name == b.size_column {
+                            c.read = "0::bigint".into();
+                        } else if c.name == b.sha256_column {
+                            c.read = "repeat('0', 64)".into();
+                        }
+                    }
+                }
                 tables.push(TablePlan {
                     name: t.name.clone(),
                     target: map.target.clone(),
                     columns: map.columns.iter().map(|c| c.name.clone()).collect(),
-                    read: map.columns.iter().map(|c| c.read.clone()).collect(),
-                    uuid_keys: map.columns.iter().map(|c| c.uuid_key.clone()).collect(),
+                    read: fields.read,
+                    uuid_keys: fields.uuid_keys,
+                    blobs: fields.blobs,
                     key_types: map
                         .key
                         .iter()
@@ -426,30 +484,58 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
                 let (chunking, chunks) =
                     chunk::plan_chunks(source, t, chunk_bytes, cat.server_version_num, true)
                         .await?;
-                let format = formats.get(&t.name).copied().unwrap_or(if t.binary_ok() {
+                let tt = tcat.table(t.oid).unwrap_or(t);
+                let columns = copy_columns(tt, tinfo, data_only);
+                let fields = fold_blobs(
+                    t,
+                    &blob_columns,
+                    columns
+                        .iter()
+                        .map(|name| {
+                            let col = t.columns.iter().find(|c| &c.name == name);
+                            let read = match col {
+                                Some(c) if c.read_as_text => format!("{}::text", ident(name)),
+                                _ => ident(name),
+                            };
+                            (name.clone(), read, None)
+                        })
+                        .collect(),
+                );
+                let blobs = fields.blobs.iter().any(Option::is_some);
+                // Rows whose values go to the blob store are decoded, so they move in the
+                // binary format, in primary key order (to resume inside a chunk).
+                let format = if blobs {
                     CopyFormat::Binary
                 } else {
-                    CopyFormat::Text
-                });
-                let columns = copy_columns(t, tinfo, data_only);
-                let read = columns
-                    .iter()
-                    .map(|name| {
-                        let col = t.columns.iter().find(|c| &c.name == name);
-                        match col {
-                            Some(c) if c.read_as_text => format!("{}::text", ident(name)),
-                            _ => ident(name),
-                        }
+                    formats.get(&t.name).copied().unwrap_or(if t.binary_ok() {
+                        CopyFormat::Binary
+                    } else {
+                        CopyFormat::Text
                     })
-                    .collect();
+                };
+                let key = if blobs {
+                    t.pk_columns.clone()
+                } else {
+                    Vec::new()
+                };
                 tables.push(TablePlan {
                     name: t.name.clone(),
                     target: t.name.clone(),
-                    uuid_keys: vec![None; columns.len()],
+                    uuid_keys: fields.uuid_keys,
+                    blobs: fields.blobs,
                     columns,
-                    read,
-                    key: Vec::new(),
-                    key_types: Vec::new(),
+                    read: fields.read,
+                    key_types: key
+                        .iter()
+                        .map(|k| {
+                            t.columns
+                                .iter()
+                                .find(|c| &c.name == k)
+                                .map(|c| c.type_sql.clone())
+                                .unwrap_or_else(|| "text".into())
+                        })
+                        .collect(),
+                    key,
                     index_columns: Vec::new(),
                     format,
                     chunking,
@@ -459,10 +545,10 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
                 });
             }
             if data_only {
-                target::data_steps(cat, true)
+                target::data_steps(tcat, true)
             } else {
-                let mut s = target::schema_steps(cat);
-                s.extend(target::data_steps(cat, false));
+                let mut s = target::schema_steps(tcat);
+                s.extend(target::data_steps(tcat, false));
                 s
             }
         }
@@ -495,6 +581,118 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
         omitted_foreign_keys,
         key_namespace,
     })
+}
+
+/// The longest object key the plan assumes when measuring a DSQL row.
+const MAX_KEY_LEN: usize = 256;
+
+/// A table's read fields.
+struct Fields {
+    read: Vec<String>,
+    uuid_keys: Vec<Option<String>>,
+    blobs: Vec<Option<BlobField>>,
+}
+
+/// Turns target columns `(name, read, uuid key space)` into read fields: a blob's key, size
+/// and SHA-256 columns come from one read of the source column.
+fn fold_blobs(
+    t: &Table,
+    blob_columns: &[crate::transform::blobs::BlobColumnPlan],
+    columns: Vec<(String, String, Option<String>)>,
+) -> Fields {
+    let mine: Vec<_> = blob_columns
+        .iter()
+        .filter(|b| b.tables.contains(&t.oid))
+        .collect();
+    let mut f = Fields {
+        read: Vec::new(),
+        uuid_keys: Vec::new(),
+        blobs: Vec::new(),
+    };
+    let mut names = Vec::new();
+    for (name, read, uuid_key) in columns {
+        if mine
+            .iter()
+            .any(|b| b.size_column == name || b.sha256_column == name)
+        {
+            continue;
+        }
+        match mine.iter().find(|b| b.key_column == name) {
+            Some(b) => {
+                f.read.push(ident(&b.column));
+                f.uuid_keys.push(None);
+                f.blobs.push(Some(BlobField {
+                    column: b.column.clone(),
+                    content_type: None,
+                }));
+                names.push(b.column.clone());
+            }
+            None => {
+                f.read.push(read);
+                f.uuid_keys.push(uuid_key);
+                f.blobs.push(None);
+                names.push(name);
+            }
+        }
+    }
+    for field in f.blobs.iter_mut().flatten() {
+        field.content_type = mine
+            .iter()
+            .find(|b| b.column == field.column)
+            .and_then(|b| b.content_type_column.as_ref())
+            .and_then(|ct| names.iter().position(|n| n == ct));
+    }
+    f
+}
+
+/// What `plan` says about one blob column: where its values go and how many there are.
+async fn blob_finding(
+    source: &Client,
+    b: &crate::transform::blobs::BlobColumnPlan,
+    config: &crate::config::Config,
+    store: Option<&crate::blob::StoreUrl>,
+) -> Result<Finding> {
+    let col = ident(&b.column);
+    let row = source
+        .query_one(
+            &format!(
+                "SELECT count({col}), coalesce(sum(octet_length({col})), 0)::bigint, \
+                        coalesce(max(octet_length({col})), 0)::bigint FROM {}",
+                b.table.sql()
+            ),
+            &[],
+        )
+        .await
+        .map_err(|e| {
+            crate::error::Error::db(
+                crate::error::ErrorKind::Source,
+                format!("measuring {}.{}", b.table, b.column),
+                e,
+            )
+        })?;
+    let (n, total, max): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    let mib = |v: i64| format!("{:.1} MiB", v as f64 / 1048576.0);
+    let example = crate::blob::object_key(
+        &config.blobs.key_template,
+        store.map(|s| s.prefix()).unwrap_or_default(),
+        &b.table.schema,
+        &b.table.to_string(),
+        &b.column,
+        "<sha256>",
+    );
+    Ok(Finding::new(
+        Severity::Info,
+        format!("{}.{}", b.table, b.column),
+        format!(
+            "{n} values ({} in all, the largest {}) go to {} as {example}; the row keeps {}, {} and {}",
+            mib(total),
+            mib(max),
+            config.blobs.store.as_deref().unwrap_or("the blob store"),
+            b.key_column,
+            b.size_column,
+            b.sha256_column
+        ),
+    ))
 }
 
 fn copy_columns(t: &Table, tinfo: &TargetInfo, data_only: bool) -> Vec<String> {

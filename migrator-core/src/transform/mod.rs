@@ -3,6 +3,7 @@
 //! as `text`, an array as `jsonb`), so no row is decoded here; integer keys become UUIDs in
 //! the COPY stream ([`keys`]), since PostgreSQL has no built-in UUIDv5.
 
+pub(crate) mod blobs;
 pub(crate) mod keys;
 
 use std::collections::HashMap;

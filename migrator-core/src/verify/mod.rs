@@ -19,13 +19,19 @@ use crate::copy::snapshot;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventSink, Stage};
 use crate::sql::{QualName, ident};
+use crate::transform::blobs::BlobColumnPlan;
 
 /// How deep verification goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum VerifyLevel {
-    /// Exact row counts on both sides.
+    /// Exact row counts on both sides; for values moved to a blob store, the same values
+    /// (by SHA-256 and size) on both sides and every object present with that size and,
+    /// where the store vouches for one, that SHA-256.
     Counts,
+    /// As `Counts`, and every blob object whose SHA-256 the store does not vouch for is
+    /// read back and hashed.
+    Checksums,
 }
 
 /// A table's verdict.
@@ -41,6 +47,45 @@ pub enum Verdict {
     Missing,
     /// Rows point at missing parents through a foreign key the target does not enforce.
     Orphans,
+    /// Values moved to the blob store differ from the source's, or their objects are
+    /// missing or differ.
+    BlobMismatch,
+}
+
+/// What verify found about a table's values in the blob store.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BlobCheck {
+    pub(crate) objects: u64,
+    pub(crate) missing: u64,
+    pub(crate) wrong: u64,
+    pub(crate) values_differ: bool,
+    pub(crate) read_back: u64,
+}
+
+impl BlobCheck {
+    /// Distinct objects the target's rows name.
+    pub fn objects(&self) -> u64 {
+        self.objects
+    }
+    /// Objects the store does not have.
+    pub fn missing(&self) -> u64 {
+        self.missing
+    }
+    /// Objects whose size or SHA-256 differ from what the row records.
+    pub fn wrong(&self) -> u64 {
+        self.wrong
+    }
+    /// Whether the target rows' (SHA-256, size) differ from the source values'.
+    pub fn values_differ(&self) -> bool {
+        self.values_differ
+    }
+    /// Objects read back and hashed (no SHA-256 from the store, or `Checksums`).
+    pub fn read_back(&self) -> u64 {
+        self.read_back
+    }
+    fn is_clean(&self) -> bool {
+        self.missing == 0 && self.wrong == 0 && !self.values_differ
+    }
 }
 
 /// One table's comparison.
@@ -51,6 +96,8 @@ pub struct TableVerdict {
     pub(crate) target_rows: Option<u64>,
     /// Rows whose parent is missing, for foreign keys the target does not enforce.
     pub(crate) orphans: Option<u64>,
+    /// Values moved to the blob store, where the table has some.
+    pub(crate) blobs: Option<BlobCheck>,
     pub(crate) verdict: Verdict,
 }
 
@@ -71,6 +118,10 @@ impl TableVerdict {
     /// enforce; `None` where there are none to check).
     pub fn orphans(&self) -> Option<u64> {
         self.orphans
+    }
+    /// What was checked of values moved to the blob store (`None`: the table has none).
+    pub fn blobs(&self) -> Option<&BlobCheck> {
+        self.blobs.as_ref()
     }
     /// The verdict.
     pub fn verdict(&self) -> Verdict {
@@ -117,7 +168,7 @@ impl VerifyReport {
 /// Compares every selected table of the source with the target.
 pub(crate) async fn run(
     ctx: Arc<Ctx>,
-    _level: VerifyLevel,
+    level: VerifyLevel,
     events: EventSink,
 ) -> Result<VerifyReport> {
     let started = Instant::now();
@@ -146,6 +197,25 @@ pub(crate) async fn run(
     }
     let orphans = orphan_counts(&target).await?;
     drop(target);
+    // Blob columns, by the target table that holds them.
+    let mut blob_columns: HashMap<QualName, Vec<BlobColumnPlan>> = HashMap::new();
+    for b in crate::transform::blobs::resolve(&cat, &ctx.config.blobs)? {
+        if let Some((t, _)) = groups.iter().find(|(_, srcs)| {
+            srcs.iter().any(|s| {
+                cat.tables
+                    .iter()
+                    .any(|x| &x.name == s && b.tables.contains(&x.oid))
+            })
+        }) {
+            blob_columns.entry(t.clone()).or_default().push(b);
+        }
+    }
+    let store = if blob_columns.is_empty() {
+        None
+    } else {
+        crate::blob::open(&ctx.config.blobs).await?
+    };
+    let blob_columns = Arc::new(blob_columns);
 
     let snapshot = snapshot::export(&coordinator).await?;
     let work: Vec<(QualName, Vec<QualName>)> = groups.into_iter().collect();
@@ -159,6 +229,8 @@ pub(crate) async fn run(
         let snapshot = snapshot.clone();
         let events = events.clone();
         let orphans = orphans.clone();
+        let blob_columns = blob_columns.clone();
+        let store = store.clone();
         set.spawn(
             async move {
                 let source = ctx.source_session().await?;
@@ -173,10 +245,17 @@ pub(crate) async fn run(
                         .instrument(span)
                         .await?;
                     let orphan_rows = orphans.get(&t).copied();
+                    let blobs = match (blob_columns.get(&t), &store, dst) {
+                        (Some(cols), Some(store), Some(_)) => Some(
+                            check_blobs(&source, &target, &t, cols, store.as_ref(), level).await?,
+                        ),
+                        _ => None,
+                    };
                     let verdict = match dst {
                         None => Verdict::Missing,
                         Some(n) if n != src => Verdict::CountMismatch,
                         _ if orphan_rows.is_some_and(|n| n > 0) => Verdict::Orphans,
+                        _ if blobs.as_ref().is_some_and(|b| !b.is_clean()) => Verdict::BlobMismatch,
                         _ => Verdict::Match,
                     };
                     events.send(Event::TableVerified {
@@ -188,6 +267,7 @@ pub(crate) async fn run(
                         source_rows: src,
                         target_rows: dst,
                         orphans: orphan_rows,
+                        blobs,
                         verdict,
                     });
                 }
@@ -206,6 +286,110 @@ pub(crate) async fn run(
         tables,
         elapsed: started.elapsed(),
     })
+}
+
+/// Checks the values of `t` that moved to the blob store: the target rows record the
+/// same multiset of (SHA-256, size) as the source's values (NULLs included), and every
+/// object they name exists with that size and SHA-256.
+async fn check_blobs(
+    source: &Client,
+    target: &Client,
+    t: &QualName,
+    columns: &[BlobColumnPlan],
+    store: &dyn crate::blob::BlobStore,
+    level: VerifyLevel,
+) -> Result<BlobCheck> {
+    use futures::StreamExt;
+    let mut check = BlobCheck::default();
+    for b in columns {
+        let col = ident(&b.column);
+        let src: Vec<(Option<String>, Option<i64>, i64)> = source
+            .query(
+                &format!(
+                    "SELECT encode(sha256({col}), 'hex'), octet_length({col})::bigint, count(*) \
+                       FROM {} GROUP BY 1, 2 ORDER BY 1, 2",
+                    b.table.sql()
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| Error::db(ErrorKind::Source, "hashing blob values", e).with_table(t))?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        let (key, size, sha) = (
+            ident(&b.key_column),
+            ident(&b.size_column),
+            ident(&b.sha256_column),
+        );
+        let dst: Vec<(Option<String>, Option<i64>, i64)> = target
+            .query(
+                &format!(
+                    "SELECT {sha}, {size}, count(*) FROM ONLY {} GROUP BY 1, 2 ORDER BY 1, 2",
+                    t.sql()
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| Error::db(ErrorKind::Target, "reading blob references", e).with_table(t))?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        if src != dst {
+            check.values_differ = true;
+        }
+        let objects: Vec<(String, i64, String)> = target
+            .query(
+                &format!(
+                    "SELECT DISTINCT {key}, {size}, {sha} FROM ONLY {} WHERE {key} IS NOT NULL",
+                    t.sql()
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| Error::db(ErrorKind::Target, "reading blob references", e).with_table(t))?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        check.objects += objects.len() as u64;
+        let mut results = futures::stream::iter(objects)
+            .map(|(key, size, sha)| async move {
+                let info = store.head(&key).await?;
+                let Some(info) = info else {
+                    return Ok::<_, Error>((1u64, 0u64, 0u64));
+                };
+                if info.size != size as u64 {
+                    return Ok((0, 1, 0));
+                }
+                // The store's own checksum settles it; a recorded one does unless asked
+                // to read back; else the object is read and hashed.
+                let known = match (info.sha256, info.recorded_sha256) {
+                    (Some(h), _) => Some(h),
+                    (None, Some(h)) if level == VerifyLevel::Counts => Some(h),
+                    _ => None,
+                };
+                match known {
+                    Some(h) => Ok((0, u64::from(hex::encode(h) != sha), 0)),
+                    None => {
+                        let data = store.get(&key).await?;
+                        let h = crate::blob::sha256(&data);
+                        Ok((
+                            0,
+                            u64::from(hex::encode(h) != sha || data.len() as i64 != size),
+                            1,
+                        ))
+                    }
+                }
+            })
+            .buffer_unordered(16);
+        while let Some(r) = results.next().await {
+            let (missing, wrong, read) = r.map_err(|e| e.with_table(t))?;
+            check.missing += missing;
+            check.wrong += wrong;
+            check.read_back += read;
+        }
+    }
+    Ok(check)
 }
 
 /// For foreign keys the target does not have (recorded in the manifest when omitted), the
