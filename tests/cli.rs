@@ -302,4 +302,27 @@ fn demo_moves_the_sample_app_onto_emulated_dsql_with_uuid_keys() {
         })
         .collect();
     assert_eq!(before, after);
+
+    // The uploaded files left the rows: one object per distinct content, each document's
+    // key named by its content's SHA-256.
+    let app = fixtures::Cluster::shared()
+        .create_db("demo_app_blobs")
+        .unwrap();
+    fixtures::demo::load(&app).unwrap();
+    let distinct = scalar(
+        &app,
+        "SELECT count(DISTINCT file_data) FROM public.knowledge_document",
+    );
+    assert!(distinct.parse::<u64>().unwrap() > 100);
+    assert!(
+        stdout.contains(&format!("   {distinct} objects, ")),
+        "{distinct} objects expected:\n{stdout}"
+    );
+    let first = scalar(
+        &app,
+        "SELECT file_type || ', ' || octet_length(file_data) || ' bytes) -> public.knowledge_document/file_data/' \
+                || encode(sha256(file_data), 'hex') \
+           FROM public.knowledge_document WHERE file_data IS NOT NULL ORDER BY id LIMIT 1",
+    );
+    assert!(stdout.contains(&first), "{first} expected:\n{stdout}");
 }

@@ -37,7 +37,23 @@ pub enum Scenario {
     Full,
     /// C: whole migration onto (emulated) Aurora DSQL.
     Dsql,
+    /// D: a table of 1 MiB files, its values kept in the rows or moved to a blob store.
+    Blobs,
 }
+
+/// Where scenario D's values go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobTarget {
+    /// Stay in the target rows (no `[blobs]`).
+    Inline,
+    /// An S3-protocol server on this machine (`fixtures::s3`), through `aws-sdk-s3`.
+    S3,
+    /// A local directory.
+    Directory,
+}
+
+/// Workers for scenario D (the issue asks for the peak RSS at 4).
+pub const BLOB_JOBS: usize = 4;
 
 /// How a scenario-C contender runs against the emulator.
 #[derive(Debug, Clone)]
@@ -98,6 +114,8 @@ pub struct Contender {
     pub unavailable: Option<String>,
     /// Scenario C: how it runs against the DSQL emulator.
     pub emulated: Option<Emulated>,
+    /// Scenario D: where the values go.
+    pub blobs: Option<BlobTarget>,
 }
 
 /// The contenders, in the order every round runs them.
@@ -110,6 +128,17 @@ pub fn all(jobs: usize, pgcopydb: Option<&Path>) -> Vec<Contender> {
         baseline,
         unavailable: None,
         emulated: None,
+        blobs: None,
+    };
+    let blob = |key, label: &str, baseline, target| Contender {
+        blobs: Some(target),
+        ..c(
+            key,
+            format!("migrator copy --jobs {BLOB_JOBS}, {label}"),
+            Scenario::Blobs,
+            Tool::Migrator,
+            baseline,
+        )
     };
     let dsql = |key, label: &str, baseline, emulated| Contender {
         emulated: Some(emulated),
@@ -228,6 +257,24 @@ pub fn all(jobs: usize, pgcopydb: Option<&Path>) -> Vec<Contender> {
                 config: "[keys]\nstrategy = \"keep\"\n[dsql]\nwrite = \"copy\"\nmax_rows = 300\n",
             },
         ),
+        blob(
+            "d-inline",
+            "values kept in the rows",
+            true,
+            BlobTarget::Inline,
+        ),
+        blob(
+            "d-s3",
+            "values to an S3-protocol server",
+            false,
+            BlobTarget::S3,
+        ),
+        blob(
+            "d-dir",
+            "values to a local directory",
+            false,
+            BlobTarget::Directory,
+        ),
     ]
 }
 
@@ -247,6 +294,10 @@ pub struct Bench<'a> {
     /// Scenario C: the emulator of the current run (replaced, with its database, by each
     /// run's `prepare`).
     pub emulator: RefCell<Option<Emulator<'a>>>,
+    /// Scenario D's source database (`None`: scenario D is not run).
+    pub blob_db: Option<&'a str>,
+    /// Scenario D: the S3 server of the current run (replaced by each run's `prepare`).
+    pub s3: RefCell<Option<fixtures::s3::S3Server>>,
 }
 
 /// Single-quotes `s` for bash.
@@ -278,6 +329,10 @@ impl Bench<'_> {
             .as_ref()
             .map(|e| e.backing().name().to_string())
             .ok_or_else(|| "the DSQL emulator is not running".to_string())
+    }
+
+    fn blob_dir(&self) -> PathBuf {
+        self.work.join("blob-store")
     }
 
     fn config_file(&self, c: &Contender) -> PathBuf {
@@ -335,8 +390,47 @@ impl Bench<'_> {
     /// dirty buffers. Untimed.
     pub fn prepare(&self, c: &Contender) -> Result<(), String> {
         let db = self.target_db;
-        // The previous emulator and its database go first, whatever runs next.
+        // The previous emulator and its database, and the previous blob store, go first,
+        // whatever runs next.
         self.emulator.borrow_mut().take();
+        self.s3.borrow_mut().take();
+        if self.blob_dir().exists() {
+            std::fs::remove_dir_all(self.blob_dir())
+                .map_err(|e| format!("removing {}: {e}", self.blob_dir().display()))?;
+        }
+        if let Some(target) = c.blobs {
+            let store = match target {
+                BlobTarget::Inline => None,
+                BlobTarget::S3 => {
+                    let s3 = fixtures::s3::S3Server::start()
+                        .map_err(|e| format!("starting the S3 server: {e}"))?;
+                    s3.create_bucket("bench")
+                        .map_err(|e| format!("creating the bucket: {e}"))?;
+                    let section = format!(
+                        "store = \"s3://bench/files\"\n[blobs.s3]\nendpoint = \"{}\"\n",
+                        s3.endpoint()
+                    );
+                    *self.s3.borrow_mut() = Some(s3);
+                    Some(section)
+                }
+                BlobTarget::Directory => Some(format!(
+                    "store = \"file://{}\"\n",
+                    self.blob_dir().display()
+                )),
+            };
+            let config = match store {
+                None => String::new(),
+                Some(store) => {
+                    // The columns first: `[blobs.s3]` ends the `[blobs]` table.
+                    let (store_line, s3) = store.split_once('\n').unwrap_or((&store, ""));
+                    format!(
+                        "[blobs]\n{store_line}\n[[blobs.columns]]\ntable = \"public.blob_doc\"\ncolumn = \"body\"\n{s3}"
+                    )
+                }
+            };
+            std::fs::write(self.config_file(c), config)
+                .map_err(|e| format!("writing {}: {e}", self.config_file(c).display()))?;
+        }
         self.target
             .psql(
                 "postgres",
@@ -401,6 +495,18 @@ impl Bench<'_> {
         Ok(match c.tool {
             Tool::Migrator => {
                 let mut cmd = Command::new(self.migrator);
+                if c.blobs.is_some() {
+                    let src = self
+                        .source
+                        .url(self.blob_db.ok_or("scenario D has no source database")?);
+                    let jobs = BLOB_JOBS.to_string();
+                    cmd.args(["copy", "--source", &src, "--target", &tgt, "--jobs", &jobs]);
+                    cmd.arg("--config").arg(self.config_file(c));
+                    if let Some(s3) = self.s3.borrow().as_ref() {
+                        cmd.envs(s3.client_env());
+                    }
+                    return Ok(cmd);
+                }
                 match &c.emulated {
                     None => {
                         cmd.args(["copy", "--source", &src, "--target", &tgt, "--jobs", &jobs]);
@@ -533,6 +639,9 @@ impl Bench<'_> {
     /// emulator refuses those, so this re-checks the emulator too). Returns what the
     /// emulator recorded, for scenario C.
     pub fn check(&self, c: &Contender) -> Result<Option<TxStats>, String> {
+        if let Some(target) = c.blobs {
+            return self.check_blobs(target).map(|()| None);
+        }
         let names: Vec<String> = self.tables.iter().map(|t| t.name.clone()).collect();
         let db = self.written_db(c)?;
         let counts = dataset::row_counts(self.target, &db, &names)
@@ -587,6 +696,49 @@ impl Bench<'_> {
             Ok(stats)
         } else {
             Err(wrong.join("; "))
+        }
+    }
+
+    /// Scenario D: every row arrived, and, for a store, one object per distinct value with
+    /// the size the row records.
+    fn check_blobs(&self, target: BlobTarget) -> Result<(), String> {
+        let src = self.blob_db.ok_or("scenario D has no source database")?;
+        let rows = |cluster: &Cluster, db: &str| {
+            cluster
+                .psql(db, "SELECT count(*) FROM blob_doc")
+                .map(|s| s.trim().to_string())
+                .map_err(|e| format!("counting blob_doc: {e}"))
+        };
+        let (want, got) = (rows(self.source, src)?, rows(self.target, self.target_db)?);
+        if want != got {
+            return Err(format!("blob_doc: {got} rows, source has {want}"));
+        }
+        let sizes = |objects: Vec<u64>| -> Result<(), String> {
+            let total: u64 = objects.iter().sum();
+            let expected = self
+                .target
+                .psql(
+                    self.target_db,
+                    "SELECT count(DISTINCT body_key) || ' ' || sum(body_size) FROM blob_doc",
+                )
+                .map_err(|e| format!("reading blob references: {e}"))?;
+            let got = format!("{} {total}", objects.len());
+            if expected.trim() != got {
+                return Err(format!(
+                    "the store holds {got} (objects, bytes); the rows name {}",
+                    expected.trim()
+                ));
+            }
+            Ok(())
+        };
+        match target {
+            BlobTarget::Inline => Ok(()),
+            BlobTarget::S3 => {
+                let s3 = self.s3.borrow();
+                let s3 = s3.as_ref().ok_or("the S3 server is not running")?;
+                sizes(s3.objects("bench").into_iter().map(|(_, n)| n).collect())
+            }
+            BlobTarget::Directory => sizes(file_sizes(&self.blob_dir())),
         }
     }
 
@@ -700,4 +852,17 @@ fn sequence_problems(b: &Bench) -> Result<Vec<String>, String> {
         }
     }
     Ok(wrong)
+}
+
+/// The sizes of the files under `dir`, recursively.
+fn file_sizes(dir: &Path) -> Vec<u64> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        match e.metadata() {
+            Ok(m) if m.is_dir() => out.extend(file_sizes(&e.path())),
+            Ok(m) => out.push(m.len()),
+            Err(_) => {}
+        }
+    }
+    out
 }

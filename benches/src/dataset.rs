@@ -535,3 +535,33 @@ pub fn row_counts(
         })
         .collect()
 }
+
+/// Scenario D's source: one table of `rows` incompressible values of 1 MiB each (a 64 KiB
+/// block of SHA-256 output per row, repeated: pglz looks back only 4 KiB, so nothing
+/// compresses), as an application's uploaded files.
+pub fn generate_blobs(cluster: &Cluster, db: &str, rows: u32) -> Result<(), String> {
+    cluster
+        .psql(
+            "postgres",
+            &format!("CREATE DATABASE {db} TEMPLATE template0 ENCODING 'UTF8'"),
+        )
+        .map_err(|e| format!("creating the blob source database: {e}"))?;
+    cluster
+        .psql(
+            db,
+            &format!(
+                "CREATE TABLE blob_doc (id int PRIMARY KEY, name text NOT NULL, body bytea NOT NULL);
+                 ALTER TABLE blob_doc ALTER COLUMN body SET STORAGE EXTERNAL;
+                 INSERT INTO blob_doc
+                 SELECT r, 'file-' || r || '.bin',
+                        decode(repeat(encode((SELECT string_agg(sha256(int4send(r * 4096 + g)), ''::bytea ORDER BY g)
+                                                FROM generate_series(1, 2048) g), 'hex'), 16), 'hex')
+                   FROM generate_series(1, {rows}) r;"
+            ),
+        )
+        .map_err(|e| format!("generating the blob table: {e}"))?;
+    for sql in ["VACUUM (FREEZE, ANALYZE) blob_doc", "CHECKPOINT"] {
+        cluster.psql(db, sql).map_err(|e| format!("{sql}: {e}"))?;
+    }
+    Ok(())
+}

@@ -81,8 +81,12 @@ struct Args {
     /// Keep the scratch directory (per-run logs) even when every run succeeded.
     #[arg(long)]
     keep_logs: bool,
-    /// Which scenarios to run: a (data only), b (whole migration), c (onto emulated DSQL).
-    #[arg(long, value_delimiter = ',', default_value = "a,b,c")]
+    /// Scenario D: rows of 1 MiB each in its table.
+    #[arg(long, default_value_t = 2000)]
+    blob_rows: u32,
+    /// Which scenarios to run: a (data only), b (whole migration), c (onto emulated DSQL),
+    /// d (1 MiB files kept in the rows or moved to a blob store).
+    #[arg(long, value_delimiter = ',', default_value = "a,b,c,d")]
     scenarios: Vec<ScenarioArg>,
     /// After generating the dataset, print both URLs and wait for Enter before measuring
     /// (to look at the databases by hand).
@@ -95,6 +99,7 @@ enum ScenarioArg {
     A,
     B,
     C,
+    D,
 }
 
 impl ScenarioArg {
@@ -103,6 +108,7 @@ impl ScenarioArg {
             Scenario::DataOnly => ScenarioArg::A,
             Scenario::Full => ScenarioArg::B,
             Scenario::Dsql => ScenarioArg::C,
+            Scenario::Blobs => ScenarioArg::D,
         }
     }
 }
@@ -339,6 +345,20 @@ fn run(args: Args) -> Result<(), String> {
         let _ = std::io::stdin().read_line(&mut line);
     }
 
+    let blob_db = "bench_blobs";
+    let blob_tables = if args.scenarios.contains(&ScenarioArg::D) {
+        println!(
+            "generating scenario D's table: {} rows of 1 MiB (untimed)",
+            args.blob_rows
+        );
+        let t0 = Instant::now();
+        dataset::generate_blobs(&source, blob_db, args.blob_rows)?;
+        println!("  generated in {:.0} s", t0.elapsed().as_secs_f64());
+        dataset::table_stats(&source, blob_db)?
+    } else {
+        Vec::new()
+    };
+
     let mut machine = machine::describe(&target, &migrator, &pinned, &workspace_root())?;
     let bench = Bench {
         source: &source,
@@ -351,6 +371,8 @@ fn run(args: Args) -> Result<(), String> {
         work: &work,
         tables: &tables,
         emulator: Default::default(),
+        blob_db: (!blob_tables.is_empty()).then_some(blob_db),
+        s3: Default::default(),
     };
     bench.write_schema_files()?;
 
@@ -430,6 +452,7 @@ fn run(args: Args) -> Result<(), String> {
         jobs,
         machine,
         tables: &tables,
+        blob_tables: &blob_tables,
         generation,
         contenders: &contenders,
         results: &results,
@@ -437,7 +460,12 @@ fn run(args: Args) -> Result<(), String> {
         warmups: &warmups,
     };
     println!("\nDataset\n\n{}", report.dataset_table());
-    for scenario in [Scenario::DataOnly, Scenario::Full, Scenario::Dsql] {
+    for scenario in [
+        Scenario::DataOnly,
+        Scenario::Full,
+        Scenario::Dsql,
+        Scenario::Blobs,
+    ] {
         if !contenders.iter().any(|c| c.scenario == scenario) {
             continue;
         }

@@ -63,6 +63,10 @@ impl Spawner {
             "program": lossy(cmd.get_program()),
             "args": cmd.get_args().map(lossy).collect::<Vec<_>>(),
             "cwd": cmd.get_current_dir().map(|d| d.to_string_lossy().to_string()),
+            "env": cmd
+                .get_envs()
+                .filter_map(|(k, v)| Some((lossy(k), lossy(v?))))
+                .collect::<Vec<_>>(),
             "log": log.to_string_lossy(),
         });
         let to = self.to.as_mut().expect("open until dropped");
@@ -117,6 +121,11 @@ pub fn serve_spawner() -> std::process::ExitCode {
                 }
                 if let Some(dir) = req["cwd"].as_str() {
                     cmd.current_dir(dir);
+                }
+                for kv in req["env"].as_array().into_iter().flatten() {
+                    if let (Some(k), Some(v)) = (kv[0].as_str(), kv[1].as_str()) {
+                        cmd.env(k, v);
+                    }
                 }
                 let log = PathBuf::from(req["log"].as_str().unwrap_or("/dev/null"));
                 match run(&mut cmd, &log) {

@@ -88,6 +88,8 @@ pub struct Report<'a> {
     pub jobs: usize,
     pub machine: Vec<(String, String)>,
     pub tables: &'a [TableStat],
+    /// Scenario D's table (empty when it did not run).
+    pub blob_tables: &'a [TableStat],
     pub generation: Duration,
     pub contenders: &'a [Contender],
     /// `[contender][run]`, measured runs only.
@@ -129,6 +131,19 @@ impl Report<'_> {
 
     fn total_bytes(&self) -> u64 {
         self.tables.iter().map(|t| t.table_bytes).sum()
+    }
+
+    /// The rates' numerators for `scenario`: its source's rows and table bytes.
+    fn totals(&self, scenario: Scenario) -> (u64, u64) {
+        let tables = if scenario == Scenario::Blobs {
+            self.blob_tables
+        } else {
+            self.tables
+        };
+        (
+            tables.iter().map(|t| t.rows).sum(),
+            tables.iter().map(|t| t.table_bytes).sum(),
+        )
     }
 
     /// The dataset table.
@@ -208,8 +223,8 @@ impl Report<'_> {
                         secs(m.wall),
                         secs(m.wall_min),
                         secs(m.wall_max),
-                        thousands(self.total_rows() as f64 / m.wall),
-                        self.total_bytes() as f64 / 1e6 / m.wall,
+                        thousands(self.totals(scenario).0 as f64 / m.wall),
+                        self.totals(scenario).1 as f64 / 1e6 / m.wall,
                         m.max_rss_mib,
                         m.cpu,
                     );
@@ -433,7 +448,8 @@ impl Report<'_> {
             rows = thousands(self.total_rows() as f64),
             bytes = mb(self.total_bytes()),
         );
-        s.push_str(
+        let _ = write!(
+            s,
             "- **A. Data into existing tables**: before the clock starts the target gets \
              `pg_dump --schema-only --section=pre-data` of the source (tables, sequences, \
              defaults) plus the primary keys (taken from the source catalog, since `pg_dump` \
@@ -458,10 +474,26 @@ impl Report<'_> {
              The proxy's CPU is the harness's, not in \"client CPU s\". A run also counts \
              only if the emulator's record of every transaction shows none over 3,000 rows or \
              10 MiB and none mixing DDL and DML (rules-on contenders), and its note gives the \
-             number of write transactions and the largest.\n\n",
+             number of write transactions and the largest.\n\
+             - **D. Blobs**: a separate source table `blob_doc` of {blob_rows} rows, each an \
+             incompressible 1 MiB `bytea` value (TOAST stored uncompressed) plus a name; \
+             rows/s and MB/s use that table's rows and `pg_table_size`. Every contender is \
+             `migrator copy --jobs 4` into a fresh target database: the values kept in the \
+             rows (baseline), moved to an S3-protocol server on this machine (`fixtures::s3`: \
+             s3s + s3s-fs over HTTP on loopback, started fresh for each run inside the \
+             harness, so its CPU is not in \"client CPU s\"; uploads carry their SHA-256, \
+             one object per value, no multipart at 1 MiB), or to a local directory. A run \
+             counts only if every row arrived and the store holds exactly one object per \
+             distinct value with the bytes the rows record.\n\n",
+            blob_rows = thousands(self.blob_tables.iter().map(|t| t.rows).sum::<u64>() as f64),
         );
 
-        for scenario in [Scenario::DataOnly, Scenario::Full, Scenario::Dsql] {
+        for scenario in [
+            Scenario::DataOnly,
+            Scenario::Full,
+            Scenario::Dsql,
+            Scenario::Blobs,
+        ] {
             if !self.contenders.iter().any(|c| c.scenario == scenario) {
                 continue;
             }
@@ -628,7 +660,7 @@ impl Report<'_> {
             "contenders": self.contenders.iter().zip(self.results).enumerate().map(|(i, (c, rs))| json!({
                 "key": c.key,
                 "label": c.label,
-                "scenario": match c.scenario { Scenario::DataOnly => "A", Scenario::Full => "B", Scenario::Dsql => "C" },
+                "scenario": match c.scenario { Scenario::DataOnly => "A", Scenario::Full => "B", Scenario::Dsql => "C", Scenario::Blobs => "D" },
                 "baseline": c.baseline,
                 "runs": runs(rs),
                 "warmup_runs": runs(self.warmups.get(i).map(Vec::as_slice).unwrap_or(&[])),
@@ -643,6 +675,7 @@ pub fn scenario_title(s: Scenario) -> &'static str {
         Scenario::DataOnly => "A. Data movement into existing tables",
         Scenario::Full => "B. Whole migration into an empty database",
         Scenario::Dsql => "C. Whole migration onto (emulated) Aurora DSQL",
+        Scenario::Blobs => "D. A table of 1 MiB files: values in the rows or in a blob store",
     }
 }
 
