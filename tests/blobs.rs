@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::process::Output;
 
 use fixtures::dsql::{DsqlOptions, Emulator, Era};
-use fixtures::s3::S3Server;
+use fixtures::s3::{Fault, S3Server};
 use fixtures::{Cluster, TestDb, datasets};
 use migrator_tests::*;
 use sha2::{Digest, Sha256};
@@ -598,4 +598,133 @@ fn bad_blob_settings_are_refused_before_anything_moves() {
         );
         assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
     }
+}
+
+#[test]
+fn a_refused_part_aborts_the_multipart_upload_and_names_the_cause() {
+    let c = Cluster::shared();
+    let src = c.create_db("blob_abort_src").unwrap();
+    src.psql(
+        r"CREATE TABLE upload (id int PRIMARY KEY, mime text, data bytea);
+          INSERT INTO upload VALUES (1, 'video/mp4',
+            (SELECT string_agg(sha256(int4send(g)), ''::bytea ORDER BY g)
+               FROM generate_series(1, 655360) g));
+          CREATE TABLE avatar (id int PRIMARY KEY, data bytea NOT NULL);",
+    )
+    .unwrap();
+    let s3 = S3Server::start().unwrap();
+    s3.create_bucket("media").unwrap();
+    s3.set_fault(Some(Fault {
+        method: "PUT",
+        query_contains: "partNumber=2",
+        status: 403,
+        code: "AccessDenied",
+    }));
+    let dst = c.create_db("blob_abort_dst").unwrap();
+    let cfg = blob_config("abort", "s3://media", Some(&s3), "");
+    let cfg = cfg.to_str().unwrap();
+    let (s, t) = (src.url(), dst.url());
+    let out = run_s3(
+        &s3,
+        &["copy", "--source", &s, "--target", &t, "--config", cfg],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("part 2") && err.contains("AccessDenied") && err.contains("public.upload"),
+        "{err}"
+    );
+    assert!(!err.contains(fixtures::s3::SECRET_KEY), "{err}");
+    // The parts already sent were given up, no object appeared, and no row names one.
+    assert!(
+        s3.requests()
+            .iter()
+            .any(|r| r.method == "DELETE" && r.query.contains("uploadId")),
+        "no AbortMultipartUpload"
+    );
+    assert!(s3.objects("media").is_empty());
+    assert_eq!(scalar(&dst, "SELECT count(*) FROM upload"), "0");
+    // Once the store accepts parts again, a re-run finishes the job.
+    s3.set_fault(None);
+    assert_success(
+        &run_s3(
+            &s3,
+            &["copy", "--source", &s, "--target", &t, "--config", cfg],
+        ),
+        "copy after the fault",
+    );
+    assert_success(
+        &run_s3(
+            &s3,
+            &["verify", "--source", &s, "--target", &t, "--config", cfg],
+        ),
+        "verify",
+    );
+    assert_eq!(s3.objects("media").len(), 1);
+}
+
+#[test]
+fn a_partitioned_tables_values_move_in_both_profiles() {
+    let c = Cluster::shared();
+    let src = c.create_db("blob_part_src").unwrap();
+    src.psql(
+        "CREATE TABLE scan (id int, region int, image bytea, PRIMARY KEY (id, region))
+           PARTITION BY LIST (region);
+         CREATE TABLE scan_eu PARTITION OF scan FOR VALUES IN (1);
+         CREATE TABLE scan_us PARTITION OF scan FOR VALUES IN (2);
+         INSERT INTO scan SELECT g, 1 + g % 2,
+           CASE WHEN g % 5 = 0 THEN NULL ELSE sha256(int4send(g % 7)) END
+           FROM generate_series(1, 200) g;",
+    )
+    .unwrap();
+    let columns = "[[blobs.columns]]\ntable = \"public.scan\"\ncolumn = \"image\"\n";
+    let emu = Emulator::start(
+        c,
+        DsqlOptions {
+            era: Era::Y2026,
+            ..DsqlOptions::default()
+        },
+    )
+    .unwrap();
+    let plain = c.create_db("blob_part_dst").unwrap();
+    for (profile, target) in [("postgres", plain.url()), ("dsql", emu.url())] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config_file(
+            &format!("part-{profile}"),
+            &format!(
+                "[target]\nprofile = \"{profile}\"\n[keys]\nstrategy = \"keep\"\n\
+                 [blobs]\nstore = \"file://{}\"\n{columns}",
+                dir.path().display()
+            ),
+        );
+        let cfg = cfg.to_str().unwrap();
+        let s = src.url();
+        assert_success(
+            &run(&["copy", "--source", &s, "--target", &target, "--config", cfg]),
+            &format!("copy ({profile})"),
+        );
+        let v = run(&[
+            "verify", "--source", &s, "--target", &target, "--config", cfg,
+        ]);
+        assert_success(&v, &format!("verify ({profile})"));
+        // 7 distinct contents, every partition's rows checked.
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("public.scan/image"))
+                .unwrap()
+                .count(),
+            7
+        );
+        assert!(!text(&v.stdout).contains("missing"), "{}", text(&v.stdout));
+    }
+    assert_eq!(
+        scalar(&plain, "SELECT count(*) FROM scan WHERE image_key IS NULL"),
+        "40"
+    );
+    assert_eq!(
+        scalar(
+            emu.backing(),
+            "SELECT count(DISTINCT image_sha256) FROM scan"
+        ),
+        "7"
+    );
 }

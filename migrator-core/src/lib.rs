@@ -60,6 +60,15 @@
 //! # }
 //! ```
 //!
+//! # Targets, keys and files
+//!
+//! The target's profile ([`Profile`], from the host name or [`MigrationBuilder::profile`])
+//! decides the DDL and the write path: `postgres` streams COPY per chunk; `dsql` maps what
+//! Aurora DSQL lacks, writes in transactions under its limits and turns integer keys into
+//! UUIDs as [`KeysConfig`] says ([`key_uuid`] gives the UUID of an old id). With
+//! [`BlobsConfig`], `bytea` columns go to S3 or a directory during the copy, on either
+//! profile, and the rows keep each object's key, size and SHA-256; `verify` checks them.
+//!
 //! # Runs, events, cancellation
 //!
 //! `plan`, `copy` and `verify` each return a [`RunHandle`]: `.await` it for the result, or
@@ -88,8 +97,8 @@
 //! The source modules follow the data: `conn` (connection strings, TLS, sessions),
 //! `catalog` (what the source holds, read with the server's own renderers), [`plan`]
 //! (what will happen), `target` (each target profile's DDL and rules), `copy` (snapshot,
-//! workers, the COPY pipe, post-data steps), `state` (the manifest in the target) and
-//! [`verify`].
+//! workers, the COPY pipe, post-data steps), `transform` (keys to UUIDs, blob columns),
+//! `blob` (the object stores), `state` (the manifest in the target) and [`verify`].
 
 #![deny(missing_docs)]
 

@@ -210,6 +210,9 @@ pub(crate) struct PendingObject {
     pub content_type: Option<String>,
 }
 
+/// Uploads in flight per worker, whatever their size.
+const UPLOADS_PER_WORKER: usize = 8;
+
 /// Uploads the values of one copy run: names objects, bounds the bytes in flight, skips
 /// what is known to exist.
 pub(crate) struct Uploader {
@@ -217,6 +220,8 @@ pub(crate) struct Uploader {
     known: Arc<KnownKeys>,
     budget: Arc<tokio::sync::Semaphore>,
     budget_kib: u32,
+    /// Uploads at once: each holds a connection and its buffers.
+    slots: Arc<tokio::sync::Semaphore>,
     template: String,
     prefix: String,
 }
@@ -239,6 +244,9 @@ impl Uploader {
             known: Arc::default(),
             budget: Arc::new(tokio::sync::Semaphore::new(budget_kib as usize)),
             budget_kib,
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                UPLOADS_PER_WORKER * jobs.max(1),
+            )),
             template: config.key_template.clone(),
             prefix,
         })
@@ -269,17 +277,19 @@ impl Uploader {
         }
         // A value bigger than the whole budget takes all of it.
         let kib = (object.data.len().div_ceil(1024) as u32).clamp(1, self.budget_kib);
+        let closed = |_| Error::internal("the upload budget was closed");
+        let slot = self.slots.clone().acquire_owned().await.map_err(closed)?;
         let permit = self
             .budget
             .clone()
             .acquire_many_owned(kib)
             .await
-            .map_err(|_| Error::internal("the upload budget was closed"))?;
+            .map_err(closed)?;
         let store = self.store.clone();
         let known = self.known.clone();
         let events = events.clone();
         tasks.spawn(async move {
-            let _permit = permit;
+            let _permits = (slot, permit);
             ensure(
                 &*store,
                 &known,

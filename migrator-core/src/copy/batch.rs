@@ -126,7 +126,14 @@ fn target_tuple(
             n + t.key.len()
         )));
     }
-    let mut raw = BytesMut::with_capacity(src.raw.len() + 16);
+    // Sized for what the row keeps: a blob value leaves it (a key, a size and a hash stay),
+    // and a batch holds thousands of rows, so an allocation sized by the source row would
+    // keep every value's memory alive until the batch commits.
+    let moved: usize = (0..n)
+        .filter(|&i| t.blobs[i].is_some())
+        .filter_map(|i| src.fields[i].map(|(a, b)| b - a))
+        .sum();
+    let mut raw = BytesMut::with_capacity(src.raw.len() - moved + 16 + 256 * t.blobs.len());
     raw.extend_from_slice(&(t.columns.len() as i16).to_be_bytes());
     let mut fields = Vec::with_capacity(t.columns.len());
     let mut objects = Vec::new();
@@ -152,9 +159,11 @@ fn target_tuple(
                 }
                 continue;
             };
-            let data = src.raw.slice(v.0..v.1);
+            // Its own allocation, so the memory held while it uploads is the value's size
+            // (a slice would keep the reader's whole buffer alive).
+            let data = Bytes::copy_from_slice(&src.raw[v.0..v.1]);
             let sha256 = crate::blob::sha256(&data);
-            let key = up.key(&t.name, &blob.column, &sha256);
+            let key = up.key(&blob.table, &blob.column, &sha256);
             push(&mut raw, Some(key.as_bytes()));
             push(&mut raw, Some(&(data.len() as i64).to_be_bytes()));
             push(&mut raw, Some(hex::encode(sha256).as_bytes()));

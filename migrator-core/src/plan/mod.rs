@@ -66,6 +66,8 @@ pub struct TablePlan {
 /// A read field whose value goes to the blob store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct BlobField {
+    /// The configured table (a partitioned table for its partitions): object keys name it.
+    pub table: QualName,
     /// The source column.
     pub column: String,
     /// The read field holding the value's content type, if configured.
@@ -622,6 +624,7 @@ fn fold_blobs(
                 f.read.push(ident(&b.column));
                 f.uuid_keys.push(None);
                 f.blobs.push(Some(BlobField {
+                    table: b.table.clone(),
                     column: b.column.clone(),
                     content_type: None,
                 }));

@@ -200,14 +200,15 @@ pub(crate) async fn run(
     // Blob columns, by the target table that holds them.
     let mut blob_columns: HashMap<QualName, Vec<BlobColumnPlan>> = HashMap::new();
     for b in crate::transform::blobs::resolve(&cat, &ctx.config.blobs)? {
-        if let Some((t, _)) = groups.iter().find(|(_, srcs)| {
-            srcs.iter().any(|s| {
+        for (t, srcs) in &groups {
+            let holds = srcs.iter().any(|s| {
                 cat.tables
                     .iter()
                     .any(|x| &x.name == s && b.tables.contains(&x.oid))
-            })
-        }) {
-            blob_columns.entry(t.clone()).or_default().push(b);
+            });
+            if holds {
+                blob_columns.entry(t.clone()).or_default().push(b.clone());
+            }
         }
     }
     let store = if blob_columns.is_empty() {
@@ -247,7 +248,16 @@ pub(crate) async fn run(
                     let orphan_rows = orphans.get(&t).copied();
                     let blobs = match (blob_columns.get(&t), &store, dst) {
                         (Some(cols), Some(store), Some(_)) => Some(
-                            check_blobs(&source, &target, &t, cols, store.as_ref(), level).await?,
+                            check_blobs(
+                                &source,
+                                &target,
+                                &t,
+                                &sources,
+                                cols,
+                                store.as_ref(),
+                                level,
+                            )
+                            .await?,
                         ),
                         _ => None,
                     };
@@ -291,10 +301,12 @@ pub(crate) async fn run(
 /// Checks the values of `t` that moved to the blob store: the target rows record the
 /// same multiset of (SHA-256, size) as the source's values (NULLs included), and every
 /// object they name exists with that size and SHA-256.
+#[allow(clippy::too_many_arguments)]
 async fn check_blobs(
     source: &Client,
     target: &Client,
     t: &QualName,
+    sources: &[QualName],
     columns: &[BlobColumnPlan],
     store: &dyn crate::blob::BlobStore,
     level: VerifyLevel,
@@ -303,12 +315,17 @@ async fn check_blobs(
     let mut check = BlobCheck::default();
     for b in columns {
         let col = ident(&b.column);
+        // The source tables whose rows this target table holds.
+        let rows: Vec<String> = sources
+            .iter()
+            .map(|s| format!("SELECT {col} AS v FROM ONLY {}", s.sql()))
+            .collect();
         let src: Vec<(Option<String>, Option<i64>, i64)> = source
             .query(
                 &format!(
-                    "SELECT encode(sha256({col}), 'hex'), octet_length({col})::bigint, count(*) \
-                       FROM {} GROUP BY 1, 2 ORDER BY 1, 2",
-                    b.table.sql()
+                    "SELECT encode(sha256(v), 'hex'), octet_length(v)::bigint, count(*) \
+                       FROM ({}) AS src GROUP BY 1, 2 ORDER BY 1, 2",
+                    rows.join(" UNION ALL ")
                 ),
                 &[],
             )
