@@ -244,15 +244,28 @@ impl S3Store {
         }
         .await;
         if parts.is_err() {
-            // Leave no parts behind (they cost storage); best effort, the store may be gone.
-            let _ = self
-                .client
-                .abort_multipart_upload()
-                .bucket(&self.bucket)
-                .key(u.key)
-                .upload_id(&upload_id)
-                .send()
-                .await;
+            // Leave no parts behind (they cost storage): a few tries, then give up quietly,
+            // as the store may be gone (a bucket lifecycle rule cleans up what is left).
+            let _ = crate::retry::retrying(
+                crate::retry::RetryPolicy {
+                    attempts: 3,
+                    ..Default::default()
+                },
+                &format!("aborting the upload of {}", u.key),
+                None,
+                || async {
+                    self.client
+                        .abort_multipart_upload()
+                        .bucket(&self.bucket)
+                        .key(u.key)
+                        .upload_id(&upload_id)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| self.fail("aborting the upload of", u.key, &e))
+                },
+            )
+            .await;
         }
         parts
     }
