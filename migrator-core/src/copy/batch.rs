@@ -133,7 +133,8 @@ fn target_tuple(
         .filter(|&i| t.blobs[i].is_some())
         .filter_map(|i| src.fields[i].map(|(a, b)| b - a))
         .sum();
-    let mut raw = BytesMut::with_capacity(src.raw.len() - moved + 16 + 256 * t.blobs.len());
+    let blob_fields = t.blobs.iter().filter(|b| b.is_some()).count();
+    let mut raw = BytesMut::with_capacity(src.raw.len() - moved + 16 + 256 * blob_fields);
     raw.extend_from_slice(&(t.columns.len() as i16).to_be_bytes());
     let mut fields = Vec::with_capacity(t.columns.len());
     let mut objects = Vec::new();
