@@ -450,17 +450,7 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
                     read: fields.read,
                     uuid_keys: fields.uuid_keys,
                     blobs: fields.blobs,
-                    key_types: map
-                        .key
-                        .iter()
-                        .map(|k| {
-                            t.columns
-                                .iter()
-                                .find(|c| &c.name == k)
-                                .map(|c| c.type_sql.clone())
-                                .unwrap_or_else(|| "text".into())
-                        })
-                        .collect(),
+                    key_types: key_types(t, &map.key),
                     key: map.key.clone(),
                     index_columns: map.index_columns.clone(),
                     format: CopyFormat::Binary,
@@ -527,16 +517,7 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
                     blobs: fields.blobs,
                     columns,
                     read: fields.read,
-                    key_types: key
-                        .iter()
-                        .map(|k| {
-                            t.columns
-                                .iter()
-                                .find(|c| &c.name == k)
-                                .map(|c| c.type_sql.clone())
-                                .unwrap_or_else(|| "text".into())
-                        })
-                        .collect(),
+                    key_types: key_types(t, &key),
                     key,
                     index_columns: Vec::new(),
                     format,
@@ -583,6 +564,19 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
         omitted_foreign_keys,
         key_namespace,
     })
+}
+
+/// The source types of a table's key columns.
+fn key_types(t: &Table, key: &[String]) -> Vec<String> {
+    key.iter()
+        .map(|k| {
+            t.columns
+                .iter()
+                .find(|c| &c.name == k)
+                .map(|c| c.type_sql.clone())
+                .unwrap_or_else(|| "text".into())
+        })
+        .collect()
 }
 
 /// The longest object key the plan assumes when measuring a DSQL row.

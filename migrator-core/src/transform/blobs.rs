@@ -182,59 +182,53 @@ pub(crate) fn target_catalog(
             b.tables.contains(&table)
                 && (columns.iter().any(|c| c == &b.column) || mentions(sql, &b.column))
         };
-        out.indexes.retain(|i| {
-            let keep = i.constraint.is_some() || !uses(i.table, &i.columns, &i.definition);
-            if !keep {
-                findings.push(Finding::new(
-                    Severity::Warning,
-                    format!("index {}", i.name),
-                    format!(
-                        "not created: it uses {}.{}, whose values move to the blob store",
-                        b.table, b.column
-                    ),
-                ));
-            }
-            keep
-        });
+        let mut left_out = |object: String| {
+            findings.push(Finding::new(
+                Severity::Warning,
+                object,
+                format!(
+                    "not created: it uses {}.{}, whose values move to the blob store",
+                    b.table, b.column
+                ),
+            ));
+        };
         let mut dropped_indexes = Vec::new();
         out.constraints.retain(|c| {
             let keep = !uses(c.table, &c.columns, &c.definition);
             if !keep {
                 dropped_indexes.extend(c.index);
-                findings.push(Finding::new(
-                    Severity::Warning,
-                    format!("constraint {}", c.name),
-                    format!(
-                        "not created: it uses {}.{}, whose values move to the blob store",
-                        b.table, b.column
-                    ),
-                ));
+                left_out(format!("constraint {}", c.name));
             }
             keep
         });
-        out.indexes.retain(|i| !dropped_indexes.contains(&i.oid));
-        let table_key = crate::catalog::ObjKey::Rel(b.tables[0]);
-        let views: Vec<Oid> =
-            out.views
-                .iter()
-                .filter(|v| {
-                    out.deps.iter().any(|(dep, on)| {
-                        *dep == crate::catalog::ObjKey::Rel(v.oid) && *on == table_key
-                    }) && mentions(&v.definition, &b.column)
-                })
-                .map(|v| v.oid)
-                .collect();
+        out.indexes.retain(|i| match i.constraint {
+            // A constraint's index goes with its constraint.
+            Some(_) => !dropped_indexes.contains(&i.oid),
+            None if uses(i.table, &i.columns, &i.definition) => {
+                left_out(format!("index {}", i.name));
+                false
+            }
+            None => true,
+        });
+        let root = cat
+            .tables
+            .iter()
+            .find(|t| t.name == b.table)
+            .map(|t| crate::catalog::ObjKey::Rel(t.oid));
+        let views: Vec<Oid> = out
+            .views
+            .iter()
+            .filter(|v| {
+                out.deps.iter().any(|(dep, on)| {
+                    *dep == crate::catalog::ObjKey::Rel(v.oid) && Some(on) == root.as_ref()
+                }) && mentions(&v.definition, &b.column)
+            })
+            .map(|v| v.oid)
+            .collect();
         out.views.retain(|v| {
             let keep = !views.contains(&v.oid);
             if !keep {
-                findings.push(Finding::new(
-                    Severity::Warning,
-                    format!("view {}", v.name),
-                    format!(
-                        "not created: it reads {}.{}, whose values move to the blob store",
-                        b.table, b.column
-                    ),
-                ));
+                left_out(format!("view {}", v.name));
             }
             keep
         });

@@ -339,35 +339,30 @@ async fn check_blobs(
             ident(&b.size_column),
             ident(&b.sha256_column),
         );
-        let dst: Vec<(Option<String>, Option<i64>, i64)> = target
-            .query(
-                &format!(
-                    "SELECT {sha}, {size}, count(*) FROM ONLY {} GROUP BY 1, 2 ORDER BY 1, 2",
-                    t.sql()
-                ),
-                &[],
-            )
-            .await
-            .map_err(|e| Error::db(ErrorKind::Target, "reading blob references", e).with_table(t))?
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect();
+        let references = |sql: String| async move {
+            target.query(&sql, &[]).await.map_err(|e| {
+                Error::db(ErrorKind::Target, "reading blob references", e).with_table(t)
+            })
+        };
+        let dst: Vec<(Option<String>, Option<i64>, i64)> = references(format!(
+            "SELECT {sha}, {size}, count(*) FROM ONLY {} GROUP BY 1, 2 ORDER BY 1, 2",
+            t.sql()
+        ))
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
         if src != dst {
             check.values_differ = true;
         }
-        let objects: Vec<(String, i64, String)> = target
-            .query(
-                &format!(
-                    "SELECT DISTINCT {key}, {size}, {sha} FROM ONLY {} WHERE {key} IS NOT NULL",
-                    t.sql()
-                ),
-                &[],
-            )
-            .await
-            .map_err(|e| Error::db(ErrorKind::Target, "reading blob references", e).with_table(t))?
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect();
+        let objects: Vec<(String, i64, String)> = references(format!(
+            "SELECT DISTINCT {key}, {size}, {sha} FROM ONLY {} WHERE {key} IS NOT NULL",
+            t.sql()
+        ))
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
         check.objects += objects.len() as u64;
         let mut results = futures::stream::iter(objects)
             .map(|(key, size, sha)| async move {
