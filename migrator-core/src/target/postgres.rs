@@ -727,6 +727,13 @@ fn constraint_and_index_steps(
             )
             .creating(ObjKey::Index(i.oid))
             .on_table(&table);
+            if i.expression_or_partial {
+                // An expression may call a function whose SQL body calls others, which
+                // pg_depend does not record: every function exists first.
+                for f in &cat.functions {
+                    step = step.after(format!("function:{}({})", f.name, f.identity_args));
+                }
+            }
             if cat
                 .views
                 .iter()
