@@ -33,21 +33,15 @@ fn dsql_config(name: &str, extra: &str) -> std::path::PathBuf {
     )
 }
 
-fn dsql_copy(src: &TestDb<'_>, emu: &Emulator, cfg: &std::path::Path) -> std::process::Output {
+/// `migrator <command>` from `src` into the emulator with config `cfg`.
+fn dsql_run(
+    command: &str,
+    src: &TestDb<'_>,
+    emu: &Emulator,
+    cfg: &std::path::Path,
+) -> std::process::Output {
     run(&[
-        "copy",
-        "--source",
-        &src.url(),
-        "--target",
-        &emu.url(),
-        "--config",
-        cfg.to_str().unwrap(),
-    ])
-}
-
-fn dsql_verify(src: &TestDb<'_>, emu: &Emulator, cfg: &std::path::Path) -> std::process::Output {
-    run(&[
-        "verify",
+        command,
         "--source",
         &src.url(),
         "--target",
@@ -214,15 +208,7 @@ fn datasets_in_both_eras_with_every_key_strategy() {
                 &format!("[keys]\nstrategy = \"{strategy}\"\n"),
             );
             if std::env::var("DSQL_DEBUG").is_ok() {
-                let p = run(&[
-                    "plan",
-                    "--source",
-                    &src.url(),
-                    "--target",
-                    &emu.url(),
-                    "--config",
-                    cfg.to_str().unwrap(),
-                ]);
+                let p = dsql_run("plan", src, &emu, &cfg);
                 eprintln!(
                     "{}",
                     text(&p.stdout)
@@ -234,10 +220,10 @@ fn datasets_in_both_eras_with_every_key_strategy() {
                         .join("\n")
                 );
             }
-            let out = dsql_copy(src, &emu, &cfg);
+            let out = dsql_run("copy", src, &emu, &cfg);
             assert_success(&out, &format!("copy {} ({era:?}, {strategy})", src.name()));
             assert_success(
-                &dsql_verify(src, &emu, &cfg),
+                &dsql_run("verify", src, &emu, &cfg),
                 &format!("verify {} ({era:?}, {strategy})", src.name()),
             );
             assert_within_limits(&emu);
@@ -325,8 +311,8 @@ fn uuids_are_the_same_in_every_target() {
     );
     let first = emulator(Era::Y2026);
     let second = emulator(Era::Y2026);
-    assert_success(&dsql_copy(&src, &first, &cfg), "first copy");
-    assert_success(&dsql_copy(&src, &second, &cfg), "second copy");
+    assert_success(&dsql_run("copy", &src, &first, &cfg), "first copy");
+    assert_success(&dsql_run("copy", &src, &second, &cfg), "second copy");
     let tables = data_tables(first.backing());
     assert!(tables.contains(&"public.payment".to_string()), "{tables:?}");
     for t in tables.iter().filter(|t| t.starts_with("public.")) {
@@ -397,8 +383,14 @@ fn every_key_shape_becomes_uuids_with_its_foreign_keys() {
             &format!("shapes-{era:?}"),
             "[keys]\nstrategy = \"uuid\"\nkeep_legacy_id = true\n",
         );
-        assert_success(&dsql_copy(&src, &emu, &cfg), &format!("copy ({era:?})"));
-        assert_success(&dsql_verify(&src, &emu, &cfg), &format!("verify ({era:?})"));
+        assert_success(
+            &dsql_run("copy", &src, &emu, &cfg),
+            &format!("copy ({era:?})"),
+        );
+        assert_success(
+            &dsql_run("verify", &src, &emu, &cfg),
+            &format!("verify ({era:?})"),
+        );
         assert_within_limits(&emu);
         let dst = emu.backing();
         // The relationships hold by value: same join counts, no orphans.
@@ -502,7 +494,7 @@ fn commits_failing_with_40001_lose_and_double_nothing() {
     )
     .unwrap();
     let cfg = dsql_config("occ", "[keys]\nstrategy = \"keep\"\n");
-    let out = dsql_copy(&src, &emu, &cfg);
+    let out = dsql_run("copy", &src, &emu, &cfg);
     assert_success(&out, "copy with failing commits");
     assert_eq!(
         table_contents(&src, "public.ledger"),
@@ -524,15 +516,7 @@ fn plan_maps_what_dsql_lacks_and_strict_refuses() {
     datasets::load_pagila(&src).unwrap();
     let emu = emulator(Era::Y2026);
     let cfg = dsql_config("plan", "");
-    let out = run(&[
-        "plan",
-        "--source",
-        &src.url(),
-        "--target",
-        &emu.url(),
-        "--config",
-        cfg.to_str().unwrap(),
-    ]);
+    let out = dsql_run("plan", &src, &emu, &cfg);
     assert_success(&out, "plan");
     let p = text(&out.stdout);
     for expected in [
@@ -589,15 +573,7 @@ fn values_over_dsql_limits_are_found_by_plan() {
     .unwrap();
     let emu = emulator(Era::Y2026);
     let cfg = dsql_config("big", "");
-    let out = run(&[
-        "plan",
-        "--source",
-        &src.url(),
-        "--target",
-        &emu.url(),
-        "--config",
-        cfg.to_str().unwrap(),
-    ]);
+    let out = dsql_run("plan", &src, &emu, &cfg);
     assert_eq!(out.status.code(), Some(1));
     let p = text(&out.stdout);
     assert!(
@@ -617,8 +593,8 @@ fn omitted_foreign_keys_are_checked_for_orphans() {
         "orphans",
         "[keys]\nstrategy = \"keep\"\n[foreign_keys]\nmode = \"omit\"\n",
     );
-    assert_success(&dsql_copy(&src, &emu, &cfg), "copy");
-    assert_success(&dsql_verify(&src, &emu, &cfg), "verify");
+    assert_success(&dsql_run("copy", &src, &emu, &cfg), "copy");
+    assert_success(&dsql_run("verify", &src, &emu, &cfg), "verify");
     // A parent goes missing in the target (another order takes its place, so the counts
     // still match): its three order lines become orphans.
     emu.backing()
@@ -760,7 +736,7 @@ fn sessions_are_replaced_before_the_connection_age_limit() {
                  [dsql]\nmax_session_seconds = {max_age}\n"
             ),
         );
-        assert_success(&dsql_copy(&src, &emu, &cfg), "copy");
+        assert_success(&dsql_run("copy", &src, &emu, &cfg), "copy");
         assert_eq!(
             table_contents(&src, "public.t"),
             table_contents(emu.backing(), "public.t")
