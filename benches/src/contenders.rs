@@ -738,7 +738,7 @@ impl Bench<'_> {
                 let s3 = s3.as_ref().ok_or("the S3 server is not running")?;
                 sizes(s3.objects("bench").into_iter().map(|(_, n)| n).collect())
             }
-            BlobTarget::Directory => sizes(file_sizes(&self.blob_dir())),
+            BlobTarget::Directory => sizes(fixtures::file_sizes(&self.blob_dir())),
         }
     }
 
@@ -852,17 +852,4 @@ fn sequence_problems(b: &Bench) -> Result<Vec<String>, String> {
         }
     }
     Ok(wrong)
-}
-
-/// The sizes of the files under `dir`, recursively.
-fn file_sizes(dir: &Path) -> Vec<u64> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        match e.metadata() {
-            Ok(m) if m.is_dir() => out.extend(file_sizes(&e.path())),
-            Ok(m) => out.push(m.len()),
-            Err(_) => {}
-        }
-    }
-    out
 }

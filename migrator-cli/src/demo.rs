@@ -131,78 +131,39 @@ pub async fn run() -> Result<u8, Error> {
     );
 
     println!("6. the same comment thread, before and after (replies point at their parents):");
-    let shown = tokio::task::block_in_place(|| -> Result<(String, String), fixtures::Error> {
-        let before = app.psql(
-            "SELECT id, parent_comment_id FROM public.document_comment \
-             WHERE parent_comment_id IS NOT NULL ORDER BY id LIMIT 3",
-        )?;
-        let after = dsql.backing().psql(
-            "SELECT c.legacy_id, c.id, p.legacy_id, c.parent_comment_id \
-             FROM public.document_comment c JOIN public.document_comment p ON p.id = c.parent_comment_id \
-             ORDER BY c.legacy_id LIMIT 3",
-        )?;
-        Ok((before, after))
+    let (before, after, files) = tokio::task::block_in_place(|| {
+        Ok::<_, fixtures::Error>((
+            fixtures::demo::replies(&app)?,
+            fixtures::demo::replies_with_uuid_keys(dsql.backing())?,
+            fixtures::demo::moved_files(dsql.backing(), 2)?,
+        ))
     })
     .map_err(fixture_err)?;
     println!("   source: id -> parent_comment_id");
-    for line in shown.0.lines() {
-        println!("     {}", line.replace('|', " -> "));
+    for [id, parent] in &before {
+        println!("     {id} -> {parent}");
     }
     println!("   DSQL:   id (legacy_id) -> parent_comment_id (parent's legacy_id)");
-    for line in shown.1.lines() {
-        let f: Vec<&str> = line.split('|').collect();
-        if let [legacy, id, parent_legacy, parent] = f[..] {
-            println!("     {id} ({legacy}) -> {parent} ({parent_legacy})");
-        }
+    for [legacy, id, parent_legacy, parent] in &after {
+        println!("     {id} ({legacy}) -> {parent} ({parent_legacy})");
     }
     println!(
         "7. the uploaded files left the rows for {} (an S3 bucket in real life); each row keeps \
          the object's key, size and SHA-256:",
         blob_dir.path().display()
     );
-    let refs = tokio::task::block_in_place(|| {
-        dsql.backing().psql(
-            "SELECT legacy_id, file_type, file_data_key, file_data_size, file_data_sha256 \
-             FROM public.knowledge_document WHERE file_data_key IS NOT NULL \
-             ORDER BY legacy_id LIMIT 2",
-        )
-    })
-    .map_err(fixture_err)?;
-    let mut objects = 0u64;
-    let mut bytes = 0u64;
-    for entry in walk(blob_dir.path()) {
-        objects += 1;
-        bytes += entry;
+    for [legacy, mime, key, size] in &files {
+        println!("     document {legacy} ({mime}, {size} bytes) -> {key}");
     }
-    for line in refs.lines().filter(|l| !l.is_empty()) {
-        let f: Vec<&str> = line.split('|').collect();
-        if let [legacy, mime, key, size, _] = f[..] {
-            println!("     document {legacy} ({mime}, {size} bytes) -> {key}");
-        }
-    }
+    let sizes = fixtures::file_sizes(blob_dir.path());
     println!(
-        "   {objects} objects, {:.1} MiB in all; verify checked every one's size and SHA-256",
-        bytes as f64 / 1048576.0
+        "   {} objects, {:.1} MiB in all; verify checked every one's size and SHA-256",
+        sizes.len(),
+        sizes.iter().sum::<u64>() as f64 / 1048576.0
     );
     println!(
         "\nDone. Try it on your own databases:\n  migrator plan --source $SOURCE_DATABASE_URL \
          --target postgres://admin@<cluster>.dsql.<region>.on.aws/postgres"
     );
     Ok(0)
-}
-
-/// The sizes of the files under `dir`.
-fn walk(dir: &std::path::Path) -> Vec<u64> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        match e.metadata() {
-            Ok(m) if m.is_dir() => out.extend(walk(&e.path())),
-            Ok(m) => out.push(m.len()),
-            Err(_) => {}
-        }
-    }
-    out
 }
