@@ -43,6 +43,14 @@ enum Command {
         #[arg(long)]
         restart: bool,
     },
+    /// Bring a copied target up to date with the source: only what changed moves.
+    Sync {
+        #[command(flatten)]
+        common: Common,
+        /// Parallel workers (default: CPUs).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
     /// Compare source and target table by table; exit 3 on any mismatch.
     Verify {
         #[command(flatten)]
@@ -50,11 +58,12 @@ enum Command {
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
-        /// Also read back every blob object whose SHA-256 the store does not vouch for.
+        /// Compare every row (a hash per row on each side, differing keys listed), and read
+        /// back every blob object whose SHA-256 the store does not vouch for.
         #[arg(long)]
         checksums: bool,
     },
-    /// Run the whole product on throwaway local databases: plan, copy, verify.
+    /// Run the whole product on throwaway local databases: plan, copy, sync, verify.
     Demo,
 }
 
@@ -165,6 +174,14 @@ async fn run(cli: Cli) -> Result<u8, Error> {
             render::findings(&plan);
             let summary = render::copy(&m, &plan).await?;
             render::copy_summary(&summary);
+            Ok(0)
+        }
+        Command::Sync { common, jobs } => {
+            let m = common.migration(jobs, false).await?;
+            let plan = m.plan().await?;
+            render::findings(&plan);
+            let summary = render::sync(&m, &plan).await?;
+            render::sync_summary(&summary);
             Ok(0)
         }
         Command::Verify {

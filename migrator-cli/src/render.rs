@@ -7,7 +7,9 @@ use std::io::IsTerminal;
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use migrator_core::plan::{Severity, StepKind};
-use migrator_core::{CopySummary, Error, Event, Migration, Plan, QualName, VerifyReport};
+use migrator_core::{
+    CopySummary, Error, Event, Migration, Plan, QualName, SyncSummary, VerifyReport,
+};
 
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -240,6 +242,49 @@ fn short(t: &QualName) -> String {
     }
 }
 
+/// Runs a sync, printing retries and warnings, and what changed when done.
+pub async fn sync(m: &Migration, plan: &Plan) -> Result<SyncSummary, Error> {
+    let mut run = m.sync(plan);
+    while let Some(event) = run.next_event().await {
+        match event {
+            Event::Retry {
+                what,
+                attempt,
+                delay,
+                reason,
+                ..
+            } => eprintln!("retry {attempt} of {what} in {delay:?}: {reason}"),
+            Event::Warning { message, .. } => eprintln!("warning: {message}"),
+            _ => {}
+        }
+    }
+    let result = run.finish().await;
+    if let Err(e) = &result
+        && e.kind() == migrator_core::ErrorKind::Cancelled
+    {
+        eprintln!("stopped. Run the same command again to finish the sync.");
+    }
+    result
+}
+
+pub fn sync_summary(s: &SyncSummary) {
+    println!(
+        "synced in {:.1}s: {} of {} chunks changed, {} added past the old ends; {} rows written, {} deleted",
+        s.elapsed.as_secs_f64(),
+        s.chunks_changed,
+        s.chunks_checked,
+        s.chunks_added,
+        s.rows_written,
+        s.rows_deleted
+    );
+    if s.retries > 0 {
+        println!(
+            "{} failures were retried (transaction conflicts or lost connections)",
+            s.retries
+        );
+    }
+}
+
 pub fn copy_summary(s: &CopySummary) {
     let secs = s.elapsed.as_secs_f64().max(0.001);
     println!(
@@ -274,6 +319,8 @@ fn verdict_word(v: migrator_core::verify::Verdict) -> String {
         Verdict::Missing => "missing".into(),
         Verdict::Orphans => "orphans".into(),
         Verdict::BlobMismatch => "blob mismatch".into(),
+        Verdict::ContentMismatch => "content mismatch".into(),
+        Verdict::SequenceBehind => "sequence behind".into(),
         other => format!("{other:?}").to_lowercase(),
     }
 }
@@ -314,6 +361,40 @@ pub fn verify(r: &VerifyReport) {
         ]);
     }
     println!("{t}");
+    for v in r.tables() {
+        if let Some(rows) = v
+            .rows()
+            .filter(|_| v.verdict() != migrator_core::verify::Verdict::Match)
+        {
+            let mut parts = Vec::new();
+            for (n, what) in [
+                (rows.changed(), "differ"),
+                (rows.missing(), "missing in the target"),
+                (rows.extra(), "only in the target"),
+                (rows.unkeyed(), "differ (no primary key to name them)"),
+            ] {
+                if n > 0 {
+                    parts.push(format!("{n} rows {what}"));
+                }
+            }
+            if !parts.is_empty() {
+                println!("{}: {}", v.table(), parts.join(", "));
+                for k in rows.keys() {
+                    println!("  {k}");
+                }
+            }
+        }
+        for s in v.sequences_behind() {
+            println!(
+                "{}: sequence {} is at {} but {} holds {}",
+                v.table(),
+                s.sequence(),
+                s.last_value(),
+                s.column(),
+                s.max_value()
+            );
+        }
+    }
     let bad = r
         .tables()
         .iter()

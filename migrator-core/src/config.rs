@@ -26,6 +26,52 @@ pub struct Config {
     pub dsql: DsqlConfig,
     /// `bytea` columns moved to an object store.
     pub blobs: BlobsConfig,
+    /// How `sync` finds what changed.
+    pub sync: SyncConfig,
+}
+
+/// `[sync]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SyncConfig {
+    /// Tables whose changed rows `sync` selects by a column the application sets on every
+    /// insert and update (`updated_at`), instead of by fingerprints.
+    pub watermarks: Vec<Watermark>,
+    /// For a timestamp watermark: rows this many seconds older than the recorded value are
+    /// taken too, since a transaction that started before the copy's snapshot but committed
+    /// after it carries an older timestamp. Longer than your longest write transaction.
+    pub overlap_seconds: u64,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            watermarks: Vec::new(),
+            overlap_seconds: 600,
+        }
+    }
+}
+
+/// `[[sync.watermarks]]`: a table and its `updated_at`-style column.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Watermark {
+    /// `schema.table` (or `table` in `public`).
+    pub table: String,
+    /// The column every insert and update sets to the current time (or a growing value).
+    pub column: String,
+}
+
+impl Watermark {
+    /// A table and its watermark column.
+    pub fn new(table: impl Into<String>, column: impl Into<String>) -> Watermark {
+        Watermark {
+            table: table.into(),
+            column: column.into(),
+        }
+    }
 }
 
 /// `[blobs]`: `bytea` columns whose values go to an object store during the copy, the row
@@ -323,6 +369,10 @@ pub struct CopyConfig {
     pub chunk_mib: u64,
     /// Bytes buffered per worker between reading and writing, in KiB.
     pub buffer_kib: usize,
+    /// Record each chunk's fingerprint (computed by the source after the chunk is read), so
+    /// `sync` can skip what did not change. Off: a faster copy, and `sync` compares every
+    /// row instead.
+    pub fingerprints: bool,
 }
 
 impl Default for CopyConfig {
@@ -331,6 +381,7 @@ impl Default for CopyConfig {
             jobs: None,
             chunk_mib: 128,
             buffer_kib: 256,
+            fingerprints: true,
         }
     }
 }

@@ -132,6 +132,8 @@ pub enum Stage {
     PostData,
     /// Verifying.
     Verify,
+    /// Bringing a copied target up to date.
+    Sync,
 }
 
 /// Where a run sends its events.

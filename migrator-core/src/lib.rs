@@ -114,6 +114,7 @@ pub mod plan;
 mod retry;
 mod sql;
 mod state;
+mod sync;
 mod target;
 mod transform;
 pub mod verify;
@@ -123,7 +124,7 @@ use std::sync::Arc;
 pub use config::{
     ArrayMapping, BlobColumn, BlobNaming, BlobsConfig, ChecksumCalculation, Config, CopyConfig,
     DsqlConfig, DsqlWrite, ForeignKeyMode, ForeignKeysConfig, KeyStrategy, KeysConfig, Profile,
-    S3Config, TableSelection, TargetConfig, TypesConfig,
+    S3Config, SyncConfig, TableSelection, TargetConfig, TypesConfig, Watermark,
 };
 pub use conn::{Endpoint, TlsMode};
 pub use copy::CopySummary;
@@ -131,6 +132,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use events::{Event, RunHandle, Stage};
 pub use plan::Plan;
 pub use sql::QualName;
+pub use sync::SyncSummary;
 /// The `uuid` crate, whose `Uuid` appears in [`KeysConfig::namespace`] and [`key_uuid`].
 pub use uuid;
 pub use verify::{VerifyLevel, VerifyReport};
@@ -302,6 +304,16 @@ impl Migration {
         let plan = plan.clone();
         let restart = ctx.restart;
         RunHandle::spawn(move |events, cancel| copy::run(ctx, plan, restart, events, cancel))
+    }
+
+    /// Brings a target that [`Migration::copy`] filled up to date with the source: only
+    /// the chunks whose rows changed since (and key ranges past each table's old end) are
+    /// compared with the target, and only the rows that differ are written. Re-running
+    /// after an interruption finishes it.
+    pub fn sync(&self, plan: &Plan) -> RunHandle<SyncSummary> {
+        let ctx = self.ctx.clone();
+        let plan = plan.clone();
+        RunHandle::spawn(move |events, cancel| sync::run(ctx, plan, events, cancel))
     }
 
     /// Compares source and target, one verdict per table.

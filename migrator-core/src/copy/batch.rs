@@ -24,6 +24,7 @@ use crate::retry::RetryPolicy;
 use crate::sql::{ident, literal};
 use crate::state;
 use crate::transform::keys;
+use crate::verify::digest::{self, Fingerprint};
 
 /// Bind parameters one statement may carry.
 const MAX_PARAMS: usize = 65_535;
@@ -37,6 +38,8 @@ pub(crate) struct Batching {
     pub max_bytes: u64,
     pub write: DsqlWrite,
     pub namespace: Option<Uuid>,
+    /// Record the chunk's source fingerprint.
+    pub fingerprints: bool,
 }
 
 /// A field's raw binary value passed through as a parameter of the target column's type.
@@ -69,21 +72,55 @@ impl ToSql for Raw<'_> {
 /// each key column's text appended (to record where a batch ends).
 fn read_sql(t: &TablePlan, chunk: &Chunk, after: Option<&[String]>) -> String {
     let mut conditions: Vec<String> = t.chunking.predicate(chunk).into_iter().collect();
-    // Qualified by the table's alias: the select list may name a key's text the same.
-    let keys: Vec<String> = t.key.iter().map(|k| format!("src.{}", ident(k))).collect();
     if let Some(after) = after {
         let values: Vec<String> = after
             .iter()
             .zip(&t.key_types)
             .map(|(v, ty)| format!("{}::{ty}", literal(v)))
             .collect();
-        conditions.push(format!("({}) > ({})", keys.join(", "), values.join(", ")));
+        conditions.push(format!("({}) > ({})", key_list(t), values.join(", ")));
     }
+    select_sql(t, &conditions)
+}
+
+/// The key columns, qualified by the source table's alias (the select list may name a
+/// key's text the same).
+fn key_list(t: &TablePlan) -> String {
+    let keys: Vec<String> = t.key.iter().map(|k| format!("src.{}", ident(k))).collect();
+    keys.join(", ")
+}
+
+/// The source statement reading the rows of `t` with the given source keys.
+fn read_keys_sql(t: &TablePlan, keys: &[Vec<String>]) -> String {
+    let values: Vec<String> = keys
+        .iter()
+        .map(|k| {
+            let v: Vec<String> = k
+                .iter()
+                .zip(&t.key_types)
+                .map(|(v, ty)| format!("{}::{ty}", literal(v)))
+                .collect();
+            format!("({})", v.join(", "))
+        })
+        .collect();
+    select_sql(
+        t,
+        &[format!(
+            "({}) IN (VALUES {})",
+            key_list(t),
+            values.join(", ")
+        )],
+    )
+}
+
+/// `COPY (SELECT <fields>, <key texts> FROM ONLY t WHERE ... ORDER BY <key>)` in binary.
+fn select_sql(t: &TablePlan, conditions: &[String]) -> String {
     let mut select: Vec<String> = t.read.clone();
     select.extend(
-        keys.iter()
+        t.key
+            .iter()
             .enumerate()
-            .map(|(i, k)| format!("({k})::text AS \"__key{i}\"")),
+            .map(|(i, k)| format!("(src.{})::text AS \"__key{i}\"", ident(k))),
     );
     format!(
         "COPY (SELECT {} FROM ONLY {} AS src{}{}) TO STDOUT (FORMAT binary)",
@@ -94,10 +131,10 @@ fn read_sql(t: &TablePlan, chunk: &Chunk, after: Option<&[String]>) -> String {
         } else {
             format!(" WHERE {}", conditions.join(" AND "))
         },
-        if keys.is_empty() {
+        if t.key.is_empty() {
             String::new()
         } else {
-            format!(" ORDER BY {}", keys.join(", "))
+            format!(" ORDER BY {}", key_list(t))
         }
     )
 }
@@ -303,9 +340,20 @@ pub(crate) async fn copy_chunk(
     crate::blob::finish(&mut batch.uploads)
         .await
         .map_err(|e| e.with_table(&t.name).with_chunk(chunk.no))?;
+    // A chunk resumed in a later run holds rows of two snapshots: no fingerprint (sync
+    // then compares its rows with the target's).
+    let fp = match batching.fingerprints && progress.next_part == 0 {
+        true => Some(
+            digest::fingerprint(source, t, &digest::chunk_conditions(t, chunk))
+                .await
+                .map_err(|e| e.with_chunk(chunk.no))?,
+        ),
+        false => None,
+    };
     let totals = (
         progress.rows + moved.rows + batch.tuples.len() as u64,
         moved.bytes + batch.bytes,
+        fp,
     );
     commit(
         ctx,
@@ -314,7 +362,7 @@ pub(crate) async fn copy_chunk(
         chunk,
         part,
         &batch,
-        Some(totals),
+        Some(&totals),
         batching,
         events,
     )
@@ -323,6 +371,305 @@ pub(crate) async fn copy_chunk(
     moved.bytes += batch.bytes;
     report(batch.bytes);
     Ok(moved)
+}
+
+/// `INSERT`s tuples with their values as binary parameters, as many rows per statement
+/// as the bind parameter limit allows; `tail` follows the VALUES (an `ON CONFLICT` clause).
+async fn insert(
+    tx: &tokio_postgres::Transaction<'_>,
+    t: &TablePlan,
+    tuples: &[Tuple],
+    tail: &str,
+) -> Result<()> {
+    let err = |e| Error::db(ErrorKind::Target, "writing", e);
+    let cols: Vec<String> = t.columns.iter().map(|c| ident(c)).collect();
+    let per_statement = (MAX_PARAMS / t.columns.len().max(1)).max(1);
+    for rows in tuples.chunks(per_statement) {
+        let mut values = Vec::with_capacity(rows.len());
+        let mut n = 0;
+        for _ in rows {
+            let placeholders: Vec<String> = (0..t.columns.len())
+                .map(|_| {
+                    n += 1;
+                    format!("${n}")
+                })
+                .collect();
+            values.push(format!("({})", placeholders.join(", ")));
+        }
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES {}{tail}",
+            t.target.sql(),
+            cols.join(", "),
+            values.join(", ")
+        );
+        let stmt = tx.prepare(&sql).await.map_err(err)?;
+        let params: Vec<Raw<'_>> = rows
+            .iter()
+            .flat_map(|tuple| (0..t.columns.len()).map(move |i| Raw(tuple.field(i))))
+            .collect();
+        tx.execute_raw(&stmt, params.iter()).await.map_err(err)?;
+    }
+    Ok(())
+}
+
+/// How sync writes a table's changed rows: over what the target holds under their keys.
+fn upsert_tail(t: &TablePlan) -> String {
+    let keys: Vec<String> = t.key.iter().map(|k| ident(k)).collect();
+    let set: Vec<String> = t
+        .columns
+        .iter()
+        .filter(|c| !t.key.contains(c))
+        .map(|c| format!("{0} = excluded.{0}", ident(c)))
+        .collect();
+    let action = if set.is_empty() {
+        "NOTHING".to_string()
+    } else {
+        format!("UPDATE SET {}", set.join(", "))
+    };
+    format!(" ON CONFLICT ({}) DO {action}", keys.join(", "))
+}
+
+/// What one sync transaction does.
+enum SyncWrite<'a> {
+    /// Upserts these rows.
+    Rows(&'a [Tuple], &'a str),
+    /// Runs this statement.
+    Sql(&'a str),
+}
+
+/// Runs one sync write in a transaction of its own, retrying what can be retried: sync's
+/// writes are idempotent (upserts and deletes by key), so a retried transaction is simply
+/// run again.
+async fn in_transaction(
+    ctx: &Ctx,
+    target: &mut Option<Client>,
+    t: &TablePlan,
+    write: SyncWrite<'_>,
+    events: &EventSink,
+) -> Result<()> {
+    let policy = RetryPolicy::default();
+    let mut attempt = 1;
+    let err = |e| Error::db(ErrorKind::Target, "writing", e);
+    loop {
+        let result = async {
+            if target.is_none() {
+                *target = Some(ctx.target_session(Purpose::Writer).await?);
+            }
+            let client = target.as_mut().expect("open");
+            let tx = client.transaction().await.map_err(err)?;
+            match &write {
+                SyncWrite::Rows(tuples, tail) => insert(&tx, t, tuples, tail).await?,
+                SyncWrite::Sql(sql) => tx.batch_execute(sql).await.map_err(err)?,
+            }
+            tx.commit().await.map_err(err)
+        }
+        .await;
+        match result {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                *target = None;
+                if !policy.should_retry(&e, attempt) {
+                    return Err(e.with_table(&t.name));
+                }
+                let delay = policy.delay(attempt);
+                events.retry(format!("{} sync", t.name), attempt, delay, &e);
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Source keys read per statement when fetching changed rows.
+const KEYS_PER_READ: usize = 1000;
+
+/// Sync: reads the source rows with these keys, builds them as copy does (UUID keys,
+/// blob objects uploaded first) and writes them over the target's rows with the same keys,
+/// in transactions under the batching limits. Returns the rows written.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn upsert_rows(
+    ctx: &Ctx,
+    source: &Client,
+    target: &mut Option<Client>,
+    t: &TablePlan,
+    keys: &[Vec<String>],
+    batching: &Batching,
+    uploader: Option<&Uploader>,
+    events: &EventSink,
+) -> Result<u64> {
+    let tail = upsert_tail(t);
+    let max_rows = batching.max_rows.saturating_sub(1).max(1);
+    let mut written = 0u64;
+    let mut pending = Pending::default();
+    for group in keys.chunks(KEYS_PER_READ) {
+        let stream = source
+            .copy_out(&read_keys_sql(t, group))
+            .await
+            .map_err(|e| {
+                Error::db(ErrorKind::Source, "reading changed rows", e).with_table(&t.name)
+            })?;
+        futures::pin_mut!(stream);
+        let mut reader = TupleReader::new();
+        while let Some(data) = stream.next().await {
+            reader.push(&data.map_err(|e| {
+                Error::db(ErrorKind::Source, "reading changed rows", e).with_table(&t.name)
+            })?);
+            while let Some(src) = reader.next_tuple()? {
+                let built = target_tuple(t, batching.namespace.as_ref(), uploader, &src)?;
+                let size = built.tuple.raw.len() as u64;
+                if !pending.tuples.is_empty()
+                    && (pending.tuples.len() >= max_rows
+                        || pending.bytes + size > batching.max_bytes)
+                {
+                    let mut batch = std::mem::take(&mut pending);
+                    crate::blob::finish(&mut batch.uploads).await?;
+                    in_transaction(
+                        ctx,
+                        target,
+                        t,
+                        SyncWrite::Rows(&batch.tuples, &tail),
+                        events,
+                    )
+                    .await?;
+                    written += batch.tuples.len() as u64;
+                }
+                if let Some(up) = uploader {
+                    for object in built.objects {
+                        up.start(object, &mut pending.uploads, events).await?;
+                    }
+                }
+                pending.tuples.push(built.tuple);
+                pending.bytes += size;
+            }
+        }
+    }
+    if !pending.tuples.is_empty() {
+        crate::blob::finish(&mut pending.uploads).await?;
+        in_transaction(
+            ctx,
+            target,
+            t,
+            SyncWrite::Rows(&pending.tuples, &tail),
+            events,
+        )
+        .await?;
+        written += pending.tuples.len() as u64;
+    }
+    Ok(written)
+}
+
+/// Sync: deletes the target rows with these target keys, in transactions under the
+/// batching limits. Returns the rows deleted.
+pub(crate) async fn delete_rows(
+    ctx: &Ctx,
+    target: &mut Option<Client>,
+    t: &TablePlan,
+    keys: &[Vec<String>],
+    batching: &Batching,
+    events: &EventSink,
+) -> Result<u64> {
+    let cols: Vec<String> = t.key.iter().map(|k| ident(k)).collect();
+    let mut deleted = 0u64;
+    for group in keys.chunks(batching.max_rows.saturating_sub(1).clamp(1, KEYS_PER_READ)) {
+        let values: Vec<String> = group
+            .iter()
+            .map(|k| {
+                let v: Vec<String> = k
+                    .iter()
+                    .zip(&t.key_target_types)
+                    .map(|(v, ty)| format!("{}::{ty}", literal(v)))
+                    .collect();
+                format!("({})", v.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "DELETE FROM {} WHERE ({}) IN (VALUES {})",
+            t.target.sql(),
+            cols.join(", "),
+            values.join(", ")
+        );
+        in_transaction(ctx, target, t, SyncWrite::Sql(&sql), events).await?;
+        deleted += group.len() as u64;
+    }
+    Ok(deleted)
+}
+
+/// Sync, for a table without a primary key that changed: replaces the target's rows with
+/// the source's in one transaction. A target with per-transaction limits cannot do that.
+pub(crate) async fn rewrite_table(
+    ctx: &Ctx,
+    source: &Client,
+    target: &mut Option<Client>,
+    t: &TablePlan,
+    batching: &Batching,
+    uploader: Option<&Uploader>,
+    events: &EventSink,
+) -> Result<u64> {
+    if ctx.rules.batched() {
+        return Err(Error::new(
+            ErrorKind::Incompatible,
+            format!(
+                "{} has no primary key and changed since the copy: sync cannot replace its rows \
+                 within the target's transaction limits; give the source table a primary key, \
+                 or copy again with --restart",
+                t.name
+            ),
+        )
+        .with_table(&t.name));
+    }
+    let err = |e| Error::db(ErrorKind::Target, "rewriting", e).with_table(&t.name);
+    let src_err = |e| Error::db(ErrorKind::Source, "reading", e).with_table(&t.name);
+    if target.is_none() {
+        *target = Some(ctx.target_session(Purpose::Writer).await?);
+    }
+    let client = target.as_mut().expect("open");
+    let tx = client.transaction().await.map_err(err)?;
+    tx.batch_execute(&format!("DELETE FROM ONLY {}", t.target.sql()))
+        .await
+        .map_err(err)?;
+    let cols: Vec<String> = t.columns.iter().map(|c| ident(c)).collect();
+    let sink = tx
+        .copy_in::<_, Bytes>(&format!(
+            "COPY {} ({}) FROM STDIN (FORMAT binary)",
+            t.target.sql(),
+            cols.join(", ")
+        ))
+        .await
+        .map_err(err)?;
+    futures::pin_mut!(sink);
+    let stream = source
+        .copy_out(&select_sql(t, &[]))
+        .await
+        .map_err(src_err)?;
+    futures::pin_mut!(stream);
+    let mut reader = TupleReader::new();
+    let mut uploads = tokio::task::JoinSet::new();
+    let mut buf = BytesMut::new();
+    frames::write_header(&mut buf);
+    while let Some(data) = stream.next().await {
+        reader.push(&data.map_err(src_err)?);
+        while let Some(src) = reader.next_tuple()? {
+            let built = target_tuple(t, batching.namespace.as_ref(), uploader, &src)?;
+            if let Some(up) = uploader {
+                for object in built.objects {
+                    up.start(object, &mut uploads, events).await?;
+                }
+            }
+            buf.extend_from_slice(&built.tuple.raw);
+            if buf.len() > 1 << 20 {
+                sink.as_mut()
+                    .send(buf.split().freeze())
+                    .await
+                    .map_err(err)?;
+            }
+        }
+    }
+    frames::write_trailer(&mut buf);
+    sink.as_mut().send(buf.freeze()).await.map_err(err)?;
+    let rows = sink.as_mut().finish().await.map_err(err)?;
+    crate::blob::finish(&mut uploads).await?;
+    tx.commit().await.map_err(err)?;
+    Ok(rows)
 }
 
 /// Writes one batch and its manifest rows in one transaction, retrying what can be retried.
@@ -336,7 +683,7 @@ async fn commit(
     chunk: &Chunk,
     part: u32,
     batch: &Pending,
-    last: Option<(u64, u64)>,
+    last: Option<&(u64, u64, Option<Fingerprint>)>,
     batching: &Batching,
     events: &EventSink,
 ) -> Result<()> {
@@ -399,7 +746,7 @@ async fn already_committed(
     chunk: &Chunk,
     part: u32,
     batch: &Pending,
-    last: Option<(u64, u64)>,
+    last: Option<&(u64, u64, Option<Fingerprint>)>,
 ) -> Result<bool> {
     let err = |e| Error::db(ErrorKind::Target, "reading the manifest", e);
     let table = t.name.to_string();
@@ -431,7 +778,7 @@ async fn write(
     chunk: &Chunk,
     part: u32,
     batch: &Pending,
-    last: Option<(u64, u64)>,
+    last: Option<&(u64, u64, Option<Fingerprint>)>,
     batching: &Batching,
 ) -> Result<()> {
     let err = |e| Error::db(ErrorKind::Target, "writing", e);
@@ -458,34 +805,7 @@ async fn write(
                 sink.as_mut().send(buf.freeze()).await.map_err(err)?;
                 sink.as_mut().finish().await.map_err(err)?;
             }
-            DsqlWrite::Insert => {
-                let per_statement = (MAX_PARAMS / t.columns.len().max(1)).max(1);
-                for rows in batch.tuples.chunks(per_statement) {
-                    let mut values = Vec::with_capacity(rows.len());
-                    let mut n = 0;
-                    for _ in rows {
-                        let placeholders: Vec<String> = (0..t.columns.len())
-                            .map(|_| {
-                                n += 1;
-                                format!("${n}")
-                            })
-                            .collect();
-                        values.push(format!("({})", placeholders.join(", ")));
-                    }
-                    let sql = format!(
-                        "INSERT INTO {} ({}) VALUES {}",
-                        t.target.sql(),
-                        cols.join(", "),
-                        values.join(", ")
-                    );
-                    let stmt = tx.prepare(&sql).await.map_err(err)?;
-                    let params: Vec<Raw<'_>> = rows
-                        .iter()
-                        .flat_map(|tuple| (0..t.columns.len()).map(move |i| Raw(tuple.field(i))))
-                        .collect();
-                    tx.execute_raw(&stmt, params.iter()).await.map_err(err)?;
-                }
-            }
+            DsqlWrite::Insert => insert(&tx, t, &batch.tuples, "").await?,
         }
         tx.batch_execute(&state::chunk_part_sql(
             &t.name,
@@ -498,10 +818,16 @@ async fn write(
         .await
         .map_err(err)?;
     }
-    if let Some((rows, bytes)) = last {
-        tx.batch_execute(&state::chunk_done_sql(&t.name, chunk.no, rows, bytes))
-            .await
-            .map_err(err)?;
+    if let Some((rows, bytes, fp)) = last {
+        tx.batch_execute(&state::chunk_done_sql(
+            &t.name,
+            chunk.no,
+            *rows,
+            *bytes,
+            fp.as_ref(),
+        ))
+        .await
+        .map_err(err)?;
     }
     tx.commit().await.map_err(err)
 }
@@ -525,7 +851,9 @@ mod tests {
             ],
             blobs: vec![None; 3],
             key: vec!["id".into()],
+            key_fields: vec![0],
             key_types: vec!["integer".into()],
+            key_target_types: vec!["integer".into()],
             index_columns: vec![vec![2]],
             format: CopyFormat::Binary,
             chunking: Chunking::KeyRange {

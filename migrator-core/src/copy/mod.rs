@@ -3,7 +3,7 @@
 //! `jobs` workers (each a source and a target session, retried with backoff), then runs the
 //! post-data steps and marks the run finished.
 
-mod batch;
+pub(crate) mod batch;
 pub(crate) mod frames;
 pub(crate) mod pipe;
 pub(crate) mod post;
@@ -262,6 +262,24 @@ pub(crate) async fn run(
 
     // One snapshot for every reader.
     let snapshot = snapshot::export(&coordinator).await?;
+    // Watermarks as of the first run's snapshot: every row copied is at least that old.
+    let marks = crate::sync::watermark_columns(&ctx, &coordinator, &tables).await?;
+    for (name, value) in crate::sync::watermark_values(&coordinator, &tables, &marks).await? {
+        let sql = state::watermark_sql(&name, value.as_deref(), false);
+        let control = &control;
+        crate::retry::retrying(
+            RetryPolicy::default(),
+            "recording a watermark",
+            Some(&events),
+            || async {
+                control
+                    .batch_execute(&sql)
+                    .await
+                    .map_err(|e| Error::db(ErrorKind::Target, "recording a watermark", e))
+            },
+        )
+        .await?;
+    }
 
     events.send(Event::Stage(Stage::Data));
     let (levels, replica) = if plan.data_only {
@@ -279,6 +297,7 @@ pub(crate) async fn run(
             max_bytes: ctx.rules.max_bytes.unwrap_or(64 * 1024 * 1024),
             write: ctx.config.dsql.write,
             namespace: plan.key_namespace,
+            fingerprints: ctx.config.copy.fingerprints,
         },
         uploader: match crate::blob::open(&ctx.config.blobs).await? {
             Some(store) if tables.iter().any(TablePlan::has_blobs) => Some(Arc::new(
@@ -796,7 +815,7 @@ async fn worker(shared: Arc<Shared>) -> Result<(u64, u64, usize)> {
                                 s.target = Some(shared.ctx.target_session(Purpose::Writer).await?);
                             }
                             let target = s.target.as_mut().expect("open");
-                            pipe::copy_chunk(&s.source, target, table, &item.chunk, buffer, &report).await
+                            pipe::copy_chunk(&s.source, target, table, &item.chunk, buffer, shared.ctx.config.copy.fingerprints, &report).await
                         }
                         Some(b) => {
                             batch::copy_chunk(&shared.ctx, &s.source, &mut s.target, table, &item.chunk, b, shared.batching.uploader.as_deref(), &report, &shared.events)

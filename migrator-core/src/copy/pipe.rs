@@ -11,6 +11,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::plan::{Chunk, CopyFormat, TablePlan};
 use crate::sql::ident;
 use crate::state;
+use crate::verify::digest;
 
 /// Buffers in flight between reader and writer, per chunk.
 const IN_FLIGHT: usize = 4;
@@ -82,6 +83,7 @@ pub(crate) async fn copy_chunk(
     table: &TablePlan,
     chunk: &Chunk,
     buffer: usize,
+    fingerprints: bool,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Moved> {
     let src_err = |e| {
@@ -142,9 +144,24 @@ pub(crate) async fn copy_chunk(
     // which the dropped transaction rolls back.
     let bytes = read?;
     let rows = written?;
-    tx.batch_execute(&state::chunk_done_sql(&table.name, chunk.no, rows, bytes))
-        .await
-        .map_err(dst_err)?;
+    // Still inside the snapshot: the fingerprint is of exactly the rows just copied.
+    let fp = match fingerprints {
+        true => Some(
+            digest::fingerprint(source, table, &digest::chunk_conditions(table, chunk))
+                .await
+                .map_err(|e| e.with_chunk(chunk.no))?,
+        ),
+        false => None,
+    };
+    tx.batch_execute(&state::chunk_done_sql(
+        &table.name,
+        chunk.no,
+        rows,
+        bytes,
+        fp.as_ref(),
+    ))
+    .await
+    .map_err(dst_err)?;
     tx.commit().await.map_err(dst_err)?;
     Ok(Moved { rows, bytes })
 }

@@ -50,10 +50,15 @@ pub struct TablePlan {
     pub(crate) uuid_keys: Vec<Option<String>>,
     /// For each read field, whether its value goes to the blob store.
     pub(crate) blobs: Vec<Option<BlobField>>,
-    /// Batched targets: the source's primary key, the order rows are read in.
+    /// The source's primary key: the order batched targets read rows in, and how sync and
+    /// verify match a source row with its target row. Empty without a primary key.
     pub(crate) key: Vec<String>,
+    /// For each `key` column, its read field.
+    pub(crate) key_fields: Vec<usize>,
     /// The types of `key`'s columns in the source.
     pub(crate) key_types: Vec<String>,
+    /// The types of `key`'s columns in the target.
+    pub(crate) key_target_types: Vec<String>,
     /// Batched targets: for each secondary index, its columns' positions.
     pub(crate) index_columns: Vec<Vec<usize>>,
     pub(crate) format: CopyFormat,
@@ -299,18 +304,33 @@ pub(crate) async fn run(
     events: crate::events::EventSink,
 ) -> Result<Plan> {
     events.send(crate::events::Event::Stage(crate::events::Stage::Plan));
-    let filter = crate::catalog::TableFilter::new(&ctx.config.tables)?;
     let source = ctx.source_session().await?;
     let target = ctx.target_session(crate::context::Purpose::Plain).await?;
     crate::state::ensure_distinct(&source, &target).await?;
-    let cat = crate::catalog::load(&source, &filter).await?;
-    let tinfo = crate::state::inspect(&target, &cat, ctx.data_only).await?;
+    let (mut plan, _) = for_sessions(&ctx, &source, &target, ctx.data_only).await?;
+    if ctx.restart {
+        // What --restart will discard is not in the way.
+        plan.resume = None;
+    }
+    Ok(plan)
+}
+
+/// Builds the plan with open sessions on both sides (`data_only`: into an existing schema).
+pub(crate) async fn for_sessions(
+    ctx: &crate::Ctx,
+    source: &Client,
+    target: &Client,
+    data_only: bool,
+) -> Result<(Plan, Catalog)> {
+    let filter = crate::catalog::TableFilter::new(&ctx.config.tables)?;
+    let cat = crate::catalog::load(source, &filter).await?;
+    let tinfo = crate::state::inspect(target, &cat, data_only).await?;
     let caps = match ctx.profile {
-        Profile::Dsql => Some(crate::target::dsql::probe(&target).await?),
+        Profile::Dsql => Some(crate::target::dsql::probe(target).await?),
         _ => None,
     };
-    let mut plan = build(
-        &source,
+    let plan = build(
+        source,
         PlanInput {
             cat: &cat,
             caps,
@@ -318,7 +338,7 @@ pub(crate) async fn run(
             target: &tinfo,
             config: &ctx.config,
             profile: ctx.profile,
-            data_only: ctx.data_only,
+            data_only,
             source: ServerInfo {
                 url: ctx.source.redacted(),
                 version: cat.server_version.clone(),
@@ -332,11 +352,7 @@ pub(crate) async fn run(
         },
     )
     .await?;
-    if ctx.restart {
-        // What --restart will discard is not in the way.
-        plan.resume = None;
-    }
-    Ok(plan)
+    Ok((plan, cat))
 }
 
 /// Builds the plan from the source catalog and what the target holds.
@@ -366,6 +382,25 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
         "object owners and GRANTs are not copied: the target user owns every object it creates",
     ));
 
+    for w in &config.sync.watermarks {
+        let name = QualName::parse(&w.table);
+        let Some(t) = cat.data_tables().find(|t| t.name == name) else {
+            return Err(crate::error::Error::config(format!(
+                "sync.watermarks names table {name}, which this migration does not copy"
+            )));
+        };
+        if !t.columns.iter().any(|c| c.name == w.column) {
+            return Err(crate::error::Error::config(format!(
+                "sync.watermarks: table {name} has no column {}",
+                w.column
+            )));
+        }
+        if t.pk_columns.is_empty() {
+            return Err(crate::error::Error::config(format!(
+                "sync.watermarks: table {name} has no primary key, which watermark sync needs to match rows"
+            )));
+        }
+    }
     let blob_columns = crate::transform::blobs::resolve(cat, &config.blobs)?;
     if data_only && !blob_columns.is_empty() {
         return Err(crate::error::Error::config(
@@ -451,6 +486,18 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
                     uuid_keys: fields.uuid_keys,
                     blobs: fields.blobs,
                     key_types: key_types(t, &map.key),
+                    key_target_types: map
+                        .key
+                        .iter()
+                        .map(|k| {
+                            map.columns
+                                .iter()
+                                .find(|c| &c.name == k)
+                                .map(|c| c.target_type.clone())
+                                .unwrap_or_else(|| "text".into())
+                        })
+                        .collect(),
+                    key_fields: key_fields(&fields.names, &map.key),
                     key: map.key.clone(),
                     index_columns: map.index_columns.clone(),
                     format: CopyFormat::Binary,
@@ -505,11 +552,7 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
                         CopyFormat::Text
                     })
                 };
-                let key = if blobs {
-                    t.pk_columns.clone()
-                } else {
-                    Vec::new()
-                };
+                let key = t.pk_columns.clone();
                 tables.push(TablePlan {
                     name: t.name.clone(),
                     target: t.name.clone(),
@@ -518,6 +561,8 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
                     columns,
                     read: fields.read,
                     key_types: key_types(t, &key),
+                    key_target_types: key_types(t, &key),
+                    key_fields: key_fields(&fields.names, &key),
                     key,
                     index_columns: Vec::new(),
                     format,
@@ -579,11 +624,20 @@ fn key_types(t: &Table, key: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The read field of each key column (a key column is never a blob, so it has one).
+fn key_fields(names: &[String], key: &[String]) -> Vec<usize> {
+    key.iter()
+        .filter_map(|k| names.iter().position(|n| n == k))
+        .collect()
+}
+
 /// The longest object key the plan assumes when measuring a DSQL row.
 const MAX_KEY_LEN: usize = 256;
 
 /// A table's read fields.
 struct Fields {
+    /// The source column each field reads.
+    names: Vec<String>,
     read: Vec<String>,
     uuid_keys: Vec<Option<String>>,
     blobs: Vec<Option<BlobField>>,
@@ -601,6 +655,7 @@ fn fold_blobs(
         .filter(|b| b.tables.contains(&t.oid))
         .collect();
     let mut f = Fields {
+        names: Vec::new(),
         read: Vec::new(),
         uuid_keys: Vec::new(),
         blobs: Vec::new(),
@@ -632,6 +687,7 @@ fn fold_blobs(
             }
         }
     }
+    f.names = names.clone();
     for field in f.blobs.iter_mut().flatten() {
         field.content_type = mine
             .iter()

@@ -11,9 +11,10 @@ use crate::catalog::Catalog;
 use crate::error::{Error, ErrorKind, Result};
 use crate::plan::{Chunk, Chunking, Plan};
 use crate::sql::{QualName, literal};
+use crate::verify::digest::Fingerprint;
 
 /// Manifest layout version.
-const FORMAT: i32 = 1;
+const FORMAT: i32 = 2;
 
 /// The advisory lock key that marks a target as in use by a run ("MIGRATOR" in ASCII).
 const LOCK_KEY: i64 = 0x4D49_4752_4154_4F52;
@@ -397,7 +398,8 @@ pub(crate) const MANIFEST_DDL: &[&str] = &[
      chunking text NOT NULL, lower_bound bigint, upper_bound bigint, PRIMARY KEY (table_name, chunk_no))",
     "CREATE TABLE IF NOT EXISTS _migrator.chunk_done (table_name text NOT NULL, chunk_no int NOT NULL, \
      rows bigint NOT NULL, bytes bigint NOT NULL, done_at timestamptz NOT NULL DEFAULT now(), \
-     PRIMARY KEY (table_name, chunk_no))",
+     fp_rows bigint, fp_sum text, max_key bigint, PRIMARY KEY (table_name, chunk_no))",
+    "CREATE TABLE IF NOT EXISTS _migrator.watermark (table_name text PRIMARY KEY, value text)",
     "CREATE TABLE IF NOT EXISTS _migrator.chunk_part (table_name text NOT NULL, chunk_no int NOT NULL, \
      part_no int NOT NULL, last_key text NOT NULL, rows bigint NOT NULL, bytes bigint NOT NULL, \
      PRIMARY KEY (table_name, chunk_no, part_no))",
@@ -414,6 +416,7 @@ pub(crate) const MANIFEST_TABLES: &[&str] = &[
     "_migrator.chunk_part",
     "_migrator.step_done",
     "_migrator.foreign_key",
+    "_migrator.watermark",
     "_migrator.lease",
 ];
 
@@ -494,7 +497,13 @@ pub(crate) struct Manifest {
     pub key_namespace: Option<String>,
     pub chunks: HashMap<String, (Chunking, Vec<Chunk>)>,
     pub chunks_done: HashSet<(String, u32)>,
+    /// The source fingerprint of each finished chunk, where recorded.
+    pub fingerprints: HashMap<(String, u32), Fingerprint>,
     pub steps_done: HashSet<String>,
+    /// Whether the copy ran to its end.
+    pub finished: bool,
+    /// Watermark values recorded per table (`None`: the table was empty).
+    pub watermarks: HashMap<String, Option<String>>,
 }
 
 /// Reads the whole manifest, if the target has one.
@@ -540,11 +549,38 @@ pub(crate) async fn load(client: &Client) -> Result<Option<Manifest>> {
         });
     }
     for r in client
-        .query("SELECT table_name, chunk_no FROM _migrator.chunk_done", &[])
+        .query(
+            "SELECT table_name, chunk_no, fp_rows, fp_sum, max_key FROM _migrator.chunk_done",
+            &[],
+        )
         .await
         .map_err(err())?
     {
-        m.chunks_done.insert((r.get(0), r.get::<_, i32>(1) as u32));
+        let id = (r.get::<_, String>(0), r.get::<_, i32>(1) as u32);
+        if let (Some(rows), Some(sum)) = (r.get::<_, Option<i64>>(2), r.get::<_, Option<String>>(3))
+        {
+            m.fingerprints.insert(
+                id.clone(),
+                Fingerprint {
+                    rows,
+                    sum,
+                    max_key: r.get(4),
+                },
+            );
+        }
+        m.chunks_done.insert(id);
+    }
+    m.finished = client
+        .query_one("SELECT finished_at IS NOT NULL FROM _migrator.run", &[])
+        .await
+        .map_err(err())?
+        .get(0);
+    for r in client
+        .query("SELECT table_name, value FROM _migrator.watermark", &[])
+        .await
+        .map_err(err())?
+    {
+        m.watermarks.insert(r.get(0), r.get(1));
     }
     for r in client
         .query("SELECT step FROM _migrator.step_done", &[])
@@ -556,18 +592,82 @@ pub(crate) async fn load(client: &Client) -> Result<Option<Manifest>> {
     Ok(Some(m))
 }
 
-/// The statement that records a finished chunk (run inside the chunk's transaction).
-pub(crate) fn chunk_done_sql(table: &QualName, chunk: u32, rows: u64, bytes: u64) -> String {
+/// The statement that records a finished chunk (run inside the chunk's transaction), with
+/// the source fingerprint of the rows it copied when known.
+pub(crate) fn chunk_done_sql(
+    table: &QualName,
+    chunk: u32,
+    rows: u64,
+    bytes: u64,
+    fp: Option<&Fingerprint>,
+) -> String {
     format!(
-        "INSERT INTO _migrator.chunk_done (table_name, chunk_no, rows, bytes) VALUES ({}, {chunk}, {rows}, {bytes})",
-        literal(&table.to_string())
+        "INSERT INTO _migrator.chunk_done (table_name, chunk_no, rows, bytes, fp_rows, fp_sum, max_key) \
+         VALUES ({}, {chunk}, {rows}, {bytes}, {})",
+        literal(&table.to_string()),
+        fingerprint_values(fp)
+    )
+}
+
+fn fingerprint_values(fp: Option<&Fingerprint>) -> String {
+    match fp {
+        None => "NULL, NULL, NULL".into(),
+        Some(f) => format!(
+            "{}, {}, {}",
+            f.rows,
+            literal(&f.sum),
+            f.max_key.map_or("NULL".into(), |k| k.to_string())
+        ),
+    }
+}
+
+/// The statement that records a chunk as sync left it: done, with a new fingerprint.
+pub(crate) fn chunk_synced_sql(table: &QualName, chunk: u32, fp: Option<&Fingerprint>) -> String {
+    let rows = fp.map_or(0, |f| f.rows);
+    format!(
+        "INSERT INTO _migrator.chunk_done (table_name, chunk_no, rows, bytes, fp_rows, fp_sum, max_key) \
+         VALUES ({}, {chunk}, {rows}, 0, {}) ON CONFLICT (table_name, chunk_no) DO UPDATE SET \
+         rows = excluded.rows, fp_rows = excluded.fp_rows, fp_sum = excluded.fp_sum, \
+         max_key = excluded.max_key, done_at = now()",
+        literal(&table.to_string()),
+        fingerprint_values(fp)
+    )
+}
+
+/// The statement that records a chunk sync added past a table's old end, or a new upper
+/// bound for the chunk that was last.
+pub(crate) fn chunk_sql(table: &QualName, chunking: &Chunking, chunk: &Chunk) -> String {
+    format!(
+        "INSERT INTO _migrator.chunk (table_name, chunk_no, chunking, lower_bound, upper_bound) \
+         VALUES ({}, {}, {}, {}, {}) ON CONFLICT (table_name, chunk_no) DO UPDATE SET \
+         lower_bound = excluded.lower_bound, upper_bound = excluded.upper_bound",
+        literal(&table.to_string()),
+        chunk.no,
+        literal(&serde_json::to_string(chunking).expect("chunking serializes")),
+        chunk.lower.map_or("NULL".into(), |v| v.to_string()),
+        chunk.upper.map_or("NULL".into(), |v| v.to_string())
+    )
+}
+
+/// The statement that records a table's watermark: the first one only (`copy`: a resumed
+/// copy's rows are as old as its first run), or replacing it (`sync`).
+pub(crate) fn watermark_sql(table: &QualName, value: Option<&str>, replace: bool) -> String {
+    format!(
+        "INSERT INTO _migrator.watermark (table_name, value) VALUES ({}, {}) ON CONFLICT (table_name) DO {}",
+        literal(&table.to_string()),
+        value.map_or("NULL".into(), literal),
+        if replace {
+            "UPDATE SET value = excluded.value"
+        } else {
+            "NOTHING"
+        }
     )
 }
 
 /// The statement that records a finished step (run inside the step's transaction).
 pub(crate) fn step_done_sql(step: &str) -> String {
     format!(
-        "INSERT INTO _migrator.step_done (step) VALUES ({})",
+        "INSERT INTO _migrator.step_done (step) VALUES ({}) ON CONFLICT DO NOTHING",
         literal(step)
     )
 }

@@ -1,5 +1,9 @@
 //! Verification: compares source and target table by table and gives one verdict per
-//! table. Counts are exact `count(*)` on both sides, the source's under one snapshot.
+//! table. Counts are exact `count(*)` on both sides, the source's under one snapshot; with
+//! checksums, every row is compared through [`digest`]; blob objects, orphans where foreign
+//! keys were omitted, and sequences are checked too.
+
+pub(crate) mod digest;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -12,12 +16,11 @@ use tracing::Instrument;
 use tracing::instrument::WithSubscriber;
 
 use crate::Ctx;
-use crate::catalog::{self, TableFilter};
-use crate::config::Profile;
 use crate::context::Purpose;
 use crate::copy::snapshot;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventSink, Stage};
+use crate::plan::TablePlan;
 use crate::sql::{QualName, ident};
 use crate::transform::blobs::BlobColumnPlan;
 
@@ -25,12 +28,14 @@ use crate::transform::blobs::BlobColumnPlan;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum VerifyLevel {
-    /// Exact row counts on both sides; for values moved to a blob store, the same values
+    /// Exact row counts on both sides; sequences past their column's largest value; for values moved to a blob store, the same values
     /// (by SHA-256 and size) on both sides and every object present with that size and,
     /// where the store vouches for one, that SHA-256.
     Counts,
-    /// As `Counts`, and every blob object whose SHA-256 the store does not vouch for is
-    /// read back and hashed.
+    /// As `Counts`, and every row compared: a hash of each source row as the target should
+    /// hold it (through the plan's type mappings, key rewriting and blob references)
+    /// against a hash of the target row, by primary key, so differing rows are named; and
+    /// every blob object whose SHA-256 the store does not vouch for is read back and hashed.
     Checksums,
 }
 
@@ -50,6 +55,10 @@ pub enum Verdict {
     /// Values moved to the blob store differ from the source's, or their objects are
     /// missing or differ.
     BlobMismatch,
+    /// Same row counts, but rows differ (`--checksums`): see [`TableVerdict::rows`].
+    ContentMismatch,
+    /// A sequence or identity would hand out a value the table already holds.
+    SequenceBehind,
 }
 
 /// What verify found about a table's values in the blob store.
@@ -98,6 +107,10 @@ pub struct TableVerdict {
     pub(crate) orphans: Option<u64>,
     /// Values moved to the blob store, where the table has some.
     pub(crate) blobs: Option<BlobCheck>,
+    /// Rows compared (`--checksums`).
+    pub(crate) rows: Option<RowCheck>,
+    /// Sequences not past their column's largest value.
+    pub(crate) sequences: Vec<SequenceBehind>,
     pub(crate) verdict: Verdict,
 }
 
@@ -123,6 +136,14 @@ impl TableVerdict {
     pub fn blobs(&self) -> Option<&BlobCheck> {
         self.blobs.as_ref()
     }
+    /// What comparing rows found (`None` unless verified with checksums).
+    pub fn rows(&self) -> Option<&RowCheck> {
+        self.rows.as_ref()
+    }
+    /// The target's sequences that are not past the largest value of their column.
+    pub fn sequences_behind(&self) -> &[SequenceBehind] {
+        &self.sequences
+    }
     /// The verdict.
     pub fn verdict(&self) -> Verdict {
         self.verdict
@@ -133,6 +154,8 @@ impl TableVerdict {
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
     pub(crate) tables: Vec<TableVerdict>,
+    #[serde(skip)]
+    pub(crate) level: VerifyLevel,
     #[serde(serialize_with = "as_secs")]
     pub(crate) elapsed: Duration,
 }
@@ -154,15 +177,130 @@ impl VerifyReport {
     pub fn elapsed(&self) -> Duration {
         self.elapsed
     }
+    /// How deep it went.
+    pub fn level(&self) -> VerifyLevel {
+        self.level
+    }
     /// The report as one JSON document.
     pub fn to_json(&self) -> String {
         let doc = serde_json::json!({
             "clean": self.is_clean(),
+            "checksums": self.level == VerifyLevel::Checksums,
             "tables": self.tables,
             "elapsed_seconds": self.elapsed.as_secs_f64(),
         });
         serde_json::to_string_pretty(&doc).expect("report serializes")
     }
+}
+
+/// What comparing rows found in one table (`--checksums`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RowCheck {
+    pub(crate) changed: u64,
+    pub(crate) missing: u64,
+    pub(crate) extra: u64,
+    pub(crate) unkeyed: u64,
+    /// The first differing keys, as `column=value` lists.
+    pub(crate) keys: Vec<String>,
+}
+
+/// How many differing keys a report lists per table.
+const KEYS_LISTED: usize = 20;
+
+impl RowCheck {
+    /// Rows both sides hold (same primary key) with different values.
+    pub fn changed(&self) -> u64 {
+        self.changed
+    }
+    /// Source rows the target lacks.
+    pub fn missing(&self) -> u64 {
+        self.missing
+    }
+    /// Target rows the source lacks.
+    pub fn extra(&self) -> u64 {
+        self.extra
+    }
+    /// Differing rows of a table without a primary key (which no key can name).
+    pub fn unkeyed(&self) -> u64 {
+        self.unkeyed
+    }
+    /// The first differing rows' keys (`id=42`; a target-only row by its target key), at
+    /// most 20.
+    pub fn keys(&self) -> &[String] {
+        &self.keys
+    }
+    fn is_clean(&self) -> bool {
+        self.changed == 0 && self.missing == 0 && self.extra == 0 && self.unkeyed == 0
+    }
+    fn add(&mut self, d: digest::RowDiff, key: &[String]) {
+        let name = |k: &Vec<String>, tag: &str| {
+            let parts: Vec<String> = key.iter().zip(k).map(|(c, v)| format!("{c}={v}")).collect();
+            format!("{} ({tag})", parts.join(", "))
+        };
+        self.changed += d.changed.len() as u64;
+        self.missing += d.missing.len() as u64;
+        self.extra += d.extra.len() as u64;
+        self.unkeyed += d.unkeyed;
+        for (list, tag) in [
+            (&d.changed, "differs"),
+            (&d.missing, "missing in target"),
+            (&d.extra, "only in target"),
+        ] {
+            for k in list {
+                if self.keys.len() < KEYS_LISTED {
+                    self.keys.push(name(k, tag));
+                }
+            }
+        }
+    }
+}
+
+/// A sequence (or identity) of the target that is not past the largest value of its column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SequenceBehind {
+    pub(crate) sequence: String,
+    pub(crate) column: String,
+    pub(crate) last_value: i64,
+    pub(crate) max_value: i64,
+}
+
+impl SequenceBehind {
+    /// The sequence.
+    pub fn sequence(&self) -> &str {
+        &self.sequence
+    }
+    /// The column it fills.
+    pub fn column(&self) -> &str {
+        &self.column
+    }
+    /// Its last value (the next insert gets a larger one).
+    pub fn last_value(&self) -> i64 {
+        self.last_value
+    }
+    /// The column's largest value.
+    pub fn max_value(&self) -> i64 {
+        self.max_value
+    }
+}
+
+/// One job of a verify worker.
+enum Job {
+    /// Counts, orphans, blobs and sequences of a target table.
+    Table(QualName, Vec<usize>),
+    /// The rows of one unit.
+    Rows(QualName, digest::Unit),
+}
+
+/// What a job found.
+enum Found {
+    Table {
+        table: QualName,
+        source_rows: u64,
+        target_rows: Option<u64>,
+        blobs: Option<BlobCheck>,
+        sequences: Vec<SequenceBehind>,
+    },
+    Rows(QualName, digest::RowDiff),
 }
 
 /// Compares every selected table of the source with the target.
@@ -173,38 +311,40 @@ pub(crate) async fn run(
 ) -> Result<VerifyReport> {
     let started = Instant::now();
     events.send(Event::Stage(Stage::Verify));
-    let filter = TableFilter::new(&ctx.config.tables)?;
     let coordinator = ctx.source_session().await?;
+    coordinator
+        .batch_execute(crate::conn::CANONICAL_FORMAT)
+        .await
+        .map_err(|e| Error::db(ErrorKind::Source, "source session setup", e))?;
     let target = ctx.target_session(Purpose::Plain).await?;
     crate::state::ensure_distinct(&coordinator, &target).await?;
-    let cat = catalog::load(&coordinator, &filter).await?;
+    let manifest = crate::state::load(&target).await?;
+    let data_only = manifest.as_ref().is_some_and(|m| m.data_only);
+    // The snapshot first: the plan's chunks and every count and digest read the same rows.
+    let snapshot = snapshot::export(&coordinator).await?;
+    let (plan, cat) = crate::plan::for_sessions(&ctx, &coordinator, &target, data_only).await?;
+    let namespace = manifest
+        .as_ref()
+        .and_then(|m| m.key_namespace.as_deref())
+        .and_then(|n| uuid::Uuid::parse_str(n).ok())
+        .or(plan.key_namespace);
+    let tables = Arc::new(plan.tables.clone());
     // Each target table and the source tables whose rows it holds (a DSQL target holds a
     // partitioned table's partitions in one table).
-    let mut groups: BTreeMap<QualName, Vec<QualName>> = BTreeMap::new();
-    for t in cat.data_tables() {
-        let target_name = match ctx.profile {
-            Profile::Dsql => {
-                let mut root = t;
-                while let Some(parent) = root.partition_of.as_ref().and_then(|(p, _)| cat.table(*p))
-                {
-                    root = parent;
-                }
-                root.name.clone()
-            }
-            _ => t.name.clone(),
-        };
-        groups.entry(target_name).or_default().push(t.name.clone());
+    let mut groups: BTreeMap<QualName, Vec<usize>> = BTreeMap::new();
+    for (i, t) in tables.iter().enumerate() {
+        groups.entry(t.target.clone()).or_default().push(i);
     }
     let orphans = orphan_counts(&target).await?;
     drop(target);
     // Blob columns, by the target table that holds them.
     let mut blob_columns: HashMap<QualName, Vec<BlobColumnPlan>> = HashMap::new();
     for b in crate::transform::blobs::resolve(&cat, &ctx.config.blobs)? {
-        for (t, srcs) in &groups {
-            let holds = srcs.iter().any(|s| {
+        for (t, idxs) in &groups {
+            let holds = idxs.iter().any(|&i| {
                 cat.tables
                     .iter()
-                    .any(|x| &x.name == s && b.tables.contains(&x.oid))
+                    .any(|x| x.name == tables[i].name && b.tables.contains(&x.oid))
             });
             if holds {
                 blob_columns.entry(t.clone()).or_default().push(b.clone());
@@ -217,85 +357,254 @@ pub(crate) async fn run(
         crate::blob::open(&ctx.config.blobs).await?
     };
     let blob_columns = Arc::new(blob_columns);
+    let names = Arc::new(digest::BlobNames::of(&ctx.config.blobs)?);
 
-    let snapshot = snapshot::export(&coordinator).await?;
-    let work: Vec<(QualName, Vec<QualName>)> = groups.into_iter().collect();
+    let mut work: Vec<Job> = Vec::new();
+    for (t, idxs) in &groups {
+        work.push(Job::Table(t.clone(), idxs.clone()));
+        if level == VerifyLevel::Checksums {
+            for unit in units(&tables, t, idxs) {
+                work.push(Job::Rows(t.clone(), unit));
+            }
+        }
+    }
+    work.reverse();
     let jobs = ctx.config.jobs().min(work.len()).max(1);
     let queue = Arc::new(std::sync::Mutex::new(work));
-    let orphans = Arc::new(orphans);
     let mut set = JoinSet::new();
     for _ in 0..jobs {
         let ctx = ctx.clone();
         let queue = queue.clone();
         let snapshot = snapshot.clone();
-        let events = events.clone();
-        let orphans = orphans.clone();
         let blob_columns = blob_columns.clone();
         let store = store.clone();
+        let tables = tables.clone();
+        let names = names.clone();
         set.spawn(
             async move {
                 let source = ctx.source_session().await?;
+                source
+                    .batch_execute(crate::conn::CANONICAL_FORMAT)
+                    .await
+                    .map_err(|e| Error::db(ErrorKind::Source, "source session setup", e))?;
                 snapshot::import(&source, &snapshot).await?;
                 let target = ctx.target_session(Purpose::Plain).await?;
+                target
+                    .batch_execute(crate::conn::CANONICAL_FORMAT)
+                    .await
+                    .map_err(|e| Error::db(ErrorKind::Target, "target session setup", e))?;
                 let mut out = Vec::new();
                 loop {
                     let next = queue.lock().unwrap().pop();
-                    let Some((t, sources)) = next else { break };
-                    let span = tracing::info_span!("verify_table", table = %t);
-                    let (src, dst) = count_both(&source, &target, &t, &sources)
-                        .instrument(span)
-                        .await?;
-                    let orphan_rows = orphans.get(&t).copied();
-                    let blobs = match (blob_columns.get(&t), &store, dst) {
-                        (Some(cols), Some(store), Some(_)) => Some(
-                            check_blobs(
+                    let Some(job) = next else { break };
+                    match job {
+                        Job::Table(t, idxs) => {
+                            let span = tracing::info_span!("verify_table", table = %t);
+                            let sources: Vec<QualName> =
+                                idxs.iter().map(|&i| tables[i].name.clone()).collect();
+                            let (src, dst) = count_both(&source, &target, &t, &sources)
+                                .instrument(span)
+                                .await?;
+                            let blobs = match (blob_columns.get(&t), &store, dst) {
+                                (Some(cols), Some(store), Some(_)) => Some(
+                                    check_blobs(
+                                        &source,
+                                        &target,
+                                        &t,
+                                        &sources,
+                                        cols,
+                                        store.as_ref(),
+                                        level,
+                                    )
+                                    .await?,
+                                ),
+                                _ => None,
+                            };
+                            let sequences = match dst {
+                                Some(_) => sequences_behind(&target, &t).await?,
+                                None => Vec::new(),
+                            };
+                            out.push(Found::Table {
+                                table: t,
+                                source_rows: src,
+                                target_rows: dst,
+                                blobs,
+                                sequences,
+                            });
+                        }
+                        Job::Rows(t, unit) => {
+                            let exists: bool = target
+                                .query_one(
+                                    "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
+                                    &[&t.sql()],
+                                )
+                                .await
+                                .map_err(|e| {
+                                    Error::db(ErrorKind::Target, "looking up", e).with_table(&t)
+                                })?
+                                .get(0);
+                            if !exists {
+                                continue;
+                            }
+                            let span = tracing::info_span!("verify_rows", table = %t);
+                            let d = digest::diff(
                                 &source,
                                 &target,
-                                &t,
-                                &sources,
-                                cols,
-                                store.as_ref(),
-                                level,
+                                &tables,
+                                &unit,
+                                &names,
+                                namespace.as_ref(),
                             )
-                            .await?,
-                        ),
-                        _ => None,
-                    };
-                    let verdict = match dst {
-                        None => Verdict::Missing,
-                        Some(n) if n != src => Verdict::CountMismatch,
-                        _ if orphan_rows.is_some_and(|n| n > 0) => Verdict::Orphans,
-                        _ if blobs.as_ref().is_some_and(|b| !b.is_clean()) => Verdict::BlobMismatch,
-                        _ => Verdict::Match,
-                    };
-                    events.send(Event::TableVerified {
-                        table: t.clone(),
-                        verdict,
-                    });
-                    out.push(TableVerdict {
-                        table: t,
-                        source_rows: src,
-                        target_rows: dst,
-                        orphans: orphan_rows,
-                        blobs,
-                        verdict,
-                    });
+                            .instrument(span)
+                            .await?;
+                            out.push(Found::Rows(t, d));
+                        }
+                    }
                 }
                 Ok::<_, Error>(out)
             }
             .with_current_subscriber(),
         );
     }
-    let mut tables = Vec::new();
+    let mut found = Vec::new();
     while let Some(r) = set.join_next().await {
-        tables.extend(r.map_err(|e| Error::internal(format!("verify worker failed: {e}")))??);
+        found.extend(r.map_err(|e| Error::internal(format!("verify worker failed: {e}")))??);
     }
     let _ = coordinator.batch_execute("COMMIT").await;
-    tables.sort_by(|a, b| a.table.cmp(&b.table));
+
+    let mut rows: HashMap<QualName, RowCheck> = HashMap::new();
+    let mut out = Vec::new();
+    for f in &mut found {
+        if let Found::Rows(t, d) = f {
+            let key = groups
+                .get(t)
+                .and_then(|i| i.first())
+                .map(|&i| tables[i].key.clone())
+                .unwrap_or_default();
+            rows.entry(t.clone())
+                .or_default()
+                .add(std::mem::take(d), &key);
+        }
+    }
+    for f in found {
+        let Found::Table {
+            table,
+            source_rows,
+            target_rows,
+            blobs,
+            sequences,
+        } = f
+        else {
+            continue;
+        };
+        let orphan_rows = orphans.get(&table).copied();
+        let row_check = match (level, target_rows) {
+            (VerifyLevel::Checksums, Some(_)) => Some(rows.remove(&table).unwrap_or_default()),
+            _ => None,
+        };
+        let verdict = match target_rows {
+            None => Verdict::Missing,
+            Some(n) if n != source_rows => Verdict::CountMismatch,
+            _ if row_check.as_ref().is_some_and(|r| !r.is_clean()) => Verdict::ContentMismatch,
+            _ if orphan_rows.is_some_and(|n| n > 0) => Verdict::Orphans,
+            _ if blobs.as_ref().is_some_and(|b| !b.is_clean()) => Verdict::BlobMismatch,
+            _ if !sequences.is_empty() => Verdict::SequenceBehind,
+            _ => Verdict::Match,
+        };
+        events.send(Event::TableVerified {
+            table: table.clone(),
+            verdict,
+        });
+        out.push(TableVerdict {
+            table,
+            source_rows,
+            target_rows,
+            orphans: orphan_rows,
+            blobs,
+            rows: row_check,
+            sequences,
+            verdict,
+        });
+    }
+    out.sort_by(|a, b| a.table.cmp(&b.table));
     Ok(VerifyReport {
-        tables,
+        tables: out,
+        level,
         elapsed: started.elapsed(),
     })
+}
+
+/// How a target table's rows are compared: by key range where both sides can select the
+/// same range (a single source table whose integer key the target keeps), else whole.
+pub(crate) fn units(tables: &[TablePlan], target: &QualName, idxs: &[usize]) -> Vec<digest::Unit> {
+    if let [i] = idxs
+        && digest::range_column(&tables[*i]).is_some()
+    {
+        let t = &tables[*i];
+        return t
+            .chunks
+            .iter()
+            .map(|c| {
+                let conditions = digest::chunk_conditions(t, c);
+                digest::Unit {
+                    target: target.clone(),
+                    parts: vec![(*i, conditions.clone())],
+                    target_conditions: conditions,
+                    keys_only: false,
+                }
+            })
+            .collect();
+    }
+    vec![digest::Unit {
+        target: target.clone(),
+        parts: idxs.iter().map(|&i| (i, Vec::new())).collect(),
+        target_conditions: Vec::new(),
+        keys_only: false,
+    }]
+}
+
+/// The target's sequences (serial and identity) of table `t` that are not past the largest
+/// value of their column.
+async fn sequences_behind(target: &Client, t: &QualName) -> Result<Vec<SequenceBehind>> {
+    let err = |e| Error::db(ErrorKind::Target, "reading sequences", e).with_table(t);
+    let owned = target
+        .query(
+            "SELECT s.oid::regclass::text, a.attname::text FROM pg_catalog.pg_depend d \
+             JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S' \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid \
+             WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.refobjid = $1::text::regclass \
+             AND d.deptype IN ('a', 'i') AND a.atttypid IN (20, 21, 23)",
+            &[&t.sql()],
+        )
+        .await
+        .map_err(err)?;
+    let mut out = Vec::new();
+    for r in owned {
+        let (seq, col): (String, String) = (r.get(0), r.get(1));
+        let row = target
+            .query_one(
+                &format!(
+                    "SELECT (SELECT max({})::int8 FROM ONLY {}), last_value, is_called FROM {seq}",
+                    ident(&col),
+                    t.sql()
+                ),
+                &[],
+            )
+            .await
+            .map_err(err)?;
+        let (max, last, called): (Option<i64>, i64, bool) = (row.get(0), row.get(1), row.get(2));
+        if let Some(max) = max
+            && (max > last || (max == last && !called))
+        {
+            out.push(SequenceBehind {
+                sequence: seq,
+                column: col,
+                last_value: last,
+                max_value: max,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Checks the values of `t` that moved to the blob store: the target rows record the

@@ -1,0 +1,885 @@
+//! Final sync: brings a target that `copy` filled up to date with the source, in time
+//! proportional to what changed. Under a new snapshot the source fingerprints every chunk
+//! again (no row moves); a chunk whose fingerprint differs from the one its copy recorded,
+//! and every key range past the table's old end, is compared row by row with the target
+//! (row digests, see `verify::digest`), and only the rows that differ are written: upserts
+//! parents first, then deletes children first, each transaction under the profile's limits
+//! (rows are built exactly as copy builds them: UUID keys, blob objects uploaded before the
+//! transaction that names them). Then the chunks' new fingerprints are recorded and
+//! sequences advanced again. Every write is an upsert or a delete by key, so an interrupted
+//! sync is simply run again.
+//!
+//! Tables a range cannot cut on both sides (no integer key, a key the target turns into a
+//! UUID, partitions merged into one target table) are compared whole when any of their
+//! chunks changed, still writing only the rows that differ. A table without a primary key
+//! is rewritten whole when it changed: in one transaction where the profile allows, else
+//! deleted and reloaded in batches (it is briefly incomplete; a re-run finishes it).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+use tokio_postgres::Client;
+use tokio_util::sync::CancellationToken;
+use tracing::instrument::WithSubscriber;
+
+use crate::Ctx;
+use crate::context::Purpose;
+use crate::copy::{batch, post, snapshot};
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::{Event, EventSink, Stage};
+use crate::plan::{Chunk, Chunking, Plan, Severity, StepKind, TablePlan};
+use crate::sql::{QualName, ident};
+use crate::state::{self, RunLock};
+use crate::verify::digest::{self, BlobNames, Fingerprint, RowDiff, Unit};
+
+/// What a sync did.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct SyncSummary {
+    /// Tables in the plan.
+    pub tables: usize,
+    /// Chunks whose source fingerprint was recomputed.
+    pub chunks_checked: usize,
+    /// Chunks whose rows changed since the copy (or the last sync).
+    pub chunks_changed: usize,
+    /// Chunks added for key ranges past a table's old end.
+    pub chunks_added: usize,
+    /// Rows written (inserted or updated) in the target.
+    pub rows_written: u64,
+    /// Rows deleted from the target.
+    pub rows_deleted: u64,
+    /// Failures retried along the way.
+    pub retries: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// A chunk to fingerprint: the conditions its copy covered, and what it recorded.
+#[derive(Debug, Clone)]
+struct Check {
+    table: usize,
+    chunk: Chunk,
+    conditions: Vec<String>,
+    recorded: Option<Fingerprint>,
+}
+
+/// One task of a sync worker.
+enum Task {
+    Fingerprint(usize, Vec<String>),
+    /// The source keys of the rows these conditions select.
+    Keys(usize, Vec<String>),
+    /// Rows past a key: their count and largest key.
+    Tail(usize, i64),
+    Diff(Unit),
+    Upsert(usize, Vec<Vec<String>>),
+    Delete(usize, Vec<Vec<String>>),
+    /// A table without a primary key, rewritten whole.
+    Rewrite(usize),
+}
+
+enum Outcome {
+    Fingerprint(Fingerprint),
+    Keys(Vec<Vec<String>>),
+    Tail(i64, Option<i64>),
+    Diff(RowDiff),
+    Rows(u64),
+    /// A write a foreign key refused (its parent comes later): tried again after the rest.
+    Deferred,
+}
+
+struct Pool {
+    ctx: Arc<Ctx>,
+    snapshot: String,
+    tables: Arc<Vec<TablePlan>>,
+    batching: batch::Batching,
+    uploader: Option<Arc<crate::blob::Uploader>>,
+    names: Arc<BlobNames>,
+    events: EventSink,
+    cancel: CancellationToken,
+}
+
+/// Runs a sync to the end.
+pub(crate) async fn run(
+    ctx: Arc<Ctx>,
+    plan: Plan,
+    events: EventSink,
+    cancel: CancellationToken,
+) -> Result<SyncSummary> {
+    let started = Instant::now();
+    if let Some(f) = plan.findings.iter().find(|f| f.severity == Severity::Error) {
+        return Err(Error::new(ErrorKind::Incompatible, f.message.clone()));
+    }
+    let _lock = RunLock::acquire(&ctx, &events).await?;
+    let control = ctx.target_session(Purpose::Writer).await?;
+    let coordinator = ctx.source_session().await?;
+    coordinator
+        .batch_execute(crate::conn::CANONICAL_FORMAT)
+        .await
+        .map_err(|e| Error::db(ErrorKind::Source, "source session setup", e))?;
+    let source_id = state::ensure_distinct(&coordinator, &control).await?;
+    let Some(manifest) = state::load(&control).await? else {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            "the target holds no copy to sync: run `migrator copy` first",
+        ));
+    };
+    if manifest.source_id != source_id {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            "the target was copied from another source database: sync needs the same source",
+        ));
+    }
+    if manifest.key_namespace != plan.key_namespace.map(|n| n.to_string()) {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            "the copy used other key settings (keys.strategy or keys.namespace): sync with the same config",
+        ));
+    }
+    if !manifest.finished {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            "the copy into this target has not finished: run `migrator copy` again to finish it, then sync",
+        ));
+    }
+    let mut tables: Vec<TablePlan> = plan.tables.clone();
+    for t in &mut tables {
+        let Some((chunking, chunks)) = manifest.chunks.get(&t.name.to_string()) else {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "table {} is not in the copy's manifest (it is new in the source): copy it with `migrator copy --restart`",
+                    t.name
+                ),
+            ));
+        };
+        t.chunking = chunking.clone();
+        t.chunks = chunks.clone();
+    }
+    let snapshot = snapshot::export(&coordinator).await?;
+    events.send(Event::Stage(Stage::Sync));
+    // Watermark tables with a recorded value: changed rows by watermark, not fingerprints.
+    let marks = watermark_columns(&ctx, &coordinator, &tables).await?;
+    let new_marks = watermark_values(&coordinator, &tables, &marks).await?;
+    let mut by_mark: HashMap<usize, Vec<String>> = HashMap::new();
+    for m in &marks {
+        let t = &tables[m.table];
+        let merged = tables.iter().filter(|x| x.target == t.target).count() > 1;
+        match manifest.watermarks.get(&t.name.to_string()) {
+            Some(_) if merged => events.send(Event::Warning {
+                message: format!(
+                    "{}: its rows share a target table with other partitions; synced by fingerprints, not by its watermark",
+                    t.name
+                ),
+            }),
+            Some(recorded) => {
+                by_mark.insert(
+                    m.table,
+                    m.condition(recorded.as_deref(), ctx.config.sync.overlap_seconds),
+                );
+            }
+            None => {}
+        }
+    }
+
+    let tables = Arc::new(tables);
+    let pool = Pool {
+        ctx: ctx.clone(),
+        snapshot,
+        tables: tables.clone(),
+        batching: batch::Batching {
+            max_rows: ctx.rules.max_rows.unwrap_or(10_000) as usize,
+            max_bytes: ctx.rules.max_bytes.unwrap_or(64 * 1024 * 1024),
+            write: ctx.config.dsql.write,
+            namespace: plan.key_namespace,
+            fingerprints: true,
+        },
+        uploader: match crate::blob::open(&ctx.config.blobs).await? {
+            Some(store) if tables.iter().any(TablePlan::has_blobs) => Some(Arc::new(
+                crate::blob::Uploader::new(store, &ctx.config.blobs, ctx.config.jobs())?,
+            )),
+            _ => None,
+        },
+        names: Arc::new(BlobNames::of(&ctx.config.blobs)?),
+        events: events.clone(),
+        cancel,
+    };
+    let mut summary = SyncSummary {
+        tables: tables.len(),
+        ..SyncSummary::default()
+    };
+
+    // 1. Every chunk's fingerprint, under the new snapshot; rows past each table's old end.
+    let mut checks = Vec::new();
+    let mut tails = Vec::new();
+    for (ti, t) in tables.iter().enumerate() {
+        if by_mark.contains_key(&ti) {
+            continue;
+        }
+        for c in &t.chunks {
+            let recorded = manifest
+                .fingerprints
+                .get(&(t.name.to_string(), c.no))
+                .cloned();
+            let mut conditions = digest::chunk_conditions(t, c);
+            if let (Chunking::KeyRange { column }, None, Some(max)) = (
+                &t.chunking,
+                c.upper,
+                recorded.as_ref().and_then(|f| f.max_key),
+            ) {
+                // The last chunk covers what it held; newer keys become chunks of their own.
+                conditions.push(format!("{} <= {max}", ident(column)));
+                tails.push((ti, *c, max));
+            }
+            checks.push(Check {
+                table: ti,
+                chunk: *c,
+                conditions,
+                recorded,
+            });
+        }
+    }
+    summary.chunks_checked = checks.len();
+    let mut tasks: Vec<Task> = checks
+        .iter()
+        .map(|c| Task::Fingerprint(c.table, c.conditions.clone()))
+        .collect();
+    tasks.extend(tails.iter().map(|(ti, _, max)| Task::Tail(*ti, *max)));
+    let mut results = pool.run(tasks).await?.into_iter();
+    let mut fresh: HashMap<(usize, u32), Fingerprint> = HashMap::new();
+    let mut changed: HashSet<(usize, u32)> = HashSet::new();
+    for c in &checks {
+        let Some(Outcome::Fingerprint(fp)) = results.next() else {
+            return Err(Error::internal("fingerprint result missing"));
+        };
+        if c.recorded.as_ref() != Some(&fp) {
+            changed.insert((c.table, c.chunk.no));
+        }
+        fresh.insert((c.table, c.chunk.no), fp);
+    }
+    // New chunks past the old end, cut like copy cuts: by the table's bytes per row.
+    let mut added: Vec<(usize, Chunk, Chunk)> = Vec::new();
+    let mut new_chunks: HashMap<usize, Vec<Chunk>> = HashMap::new();
+    for (ti, last, max) in &tails {
+        let Some(Outcome::Tail(rows, Some(new_max))) = results.next() else {
+            continue;
+        };
+        let t = &tables[*ti];
+        let row_bytes = (t.est_bytes.max(1) as f64 / t.est_rows.max(1) as f64).max(1.0);
+        let chunk_bytes = (ctx.config.copy.chunk_mib * 1024 * 1024) as f64;
+        let n = ((rows as f64 * row_bytes / chunk_bytes).ceil() as i64).max(1);
+        let next_no = t.chunks.iter().map(|c| c.no).max().unwrap_or(0) + 1;
+        let span = (new_max - max).max(1);
+        let step = (span + n - 1) / n;
+        let mut lower = max + 1;
+        let mut cut = Vec::new();
+        for i in 0..n {
+            let upper = if i == n - 1 { None } else { Some(lower + step) };
+            cut.push(Chunk {
+                no: next_no + i as u32,
+                lower: Some(lower),
+                upper,
+            });
+            if let Some(u) = upper {
+                lower = u;
+            }
+        }
+        let mut closed = *last;
+        closed.upper = Some(max + 1);
+        for c in &cut {
+            added.push((*ti, closed, *c));
+        }
+        new_chunks.insert(*ti, cut);
+    }
+    summary.chunks_changed = changed.len();
+    summary.chunks_added = added.len();
+    // Fingerprints of the new chunks.
+    let added_tasks: Vec<Task> = added
+        .iter()
+        .map(|(ti, _, c)| Task::Fingerprint(*ti, digest::chunk_conditions(&tables[*ti], c)))
+        .collect();
+    for ((ti, _, c), r) in added.iter().zip(pool.run(added_tasks).await?) {
+        if let Outcome::Fingerprint(fp) = r {
+            fresh.insert((*ti, c.no), fp);
+            changed.insert((*ti, c.no));
+        }
+    }
+
+    // 2. Units to compare row by row.
+    let mut groups: BTreeMap<QualName, Vec<usize>> = BTreeMap::new();
+    for (i, t) in tables.iter().enumerate() {
+        groups.entry(t.target.clone()).or_default().push(i);
+    }
+    let mut units = Vec::new();
+    let mut rewrites = Vec::new();
+    for (target, idxs) in &groups {
+        let touched = idxs.iter().any(|i| changed.iter().any(|(ti, _)| ti == i));
+        if !touched {
+            continue;
+        }
+        if idxs.iter().any(|&i| !digest::keyed(&tables[i])) {
+            rewrites.extend(idxs.iter().copied());
+            continue;
+        }
+        match idxs.as_slice() {
+            [i] if digest::range_column(&tables[*i]).is_some() => {
+                let t = &tables[*i];
+                let all = t
+                    .chunks
+                    .iter()
+                    .chain(new_chunks.get(i).into_iter().flatten());
+                for c in all.filter(|c| changed.contains(&(*i, c.no))) {
+                    let mut conditions = digest::chunk_conditions(t, c);
+                    // The old last chunk now ends where the new ones start.
+                    if let Some((_, closed, _)) =
+                        added.iter().find(|(ti, l, _)| ti == i && l.no == c.no)
+                    {
+                        conditions = digest::chunk_conditions(t, closed);
+                    }
+                    units.push(Unit {
+                        target: target.clone(),
+                        parts: vec![(*i, conditions.clone())],
+                        target_conditions: conditions,
+                        keys_only: false,
+                    });
+                }
+            }
+            _ => units.extend(
+                crate::verify::units(&tables, target, idxs)
+                    .into_iter()
+                    .map(|u| Unit {
+                        // Whole tables: a key range cannot be cut on both sides.
+                        target_conditions: Vec::new(),
+                        parts: u.parts.into_iter().map(|(i, _)| (i, Vec::new())).collect(),
+                        target: u.target,
+                        keys_only: false,
+                    }),
+            ),
+        }
+    }
+    // Watermark tables: their changed rows, and a comparison of keys to find deletes.
+    let mut upserts: BTreeMap<usize, Vec<Vec<String>>> = BTreeMap::new();
+    let mut deletes: BTreeMap<usize, Vec<Vec<String>>> = BTreeMap::new();
+    let marked: Vec<(usize, Vec<String>)> = by_mark.into_iter().collect();
+    let keys = pool
+        .run(
+            marked
+                .iter()
+                .map(|(ti, c)| Task::Keys(*ti, c.clone()))
+                .collect(),
+        )
+        .await?;
+    for ((ti, _), k) in marked.iter().zip(keys) {
+        if let Outcome::Keys(k) = k {
+            upserts.entry(*ti).or_default().extend(k);
+        }
+        units.push(Unit {
+            target: tables[*ti].target.clone(),
+            parts: vec![(*ti, Vec::new())],
+            target_conditions: Vec::new(),
+            keys_only: true,
+        });
+    }
+    let diffs = pool
+        .run(units.iter().cloned().map(Task::Diff).collect())
+        .await?;
+    for (unit, d) in units.iter().zip(diffs) {
+        let Outcome::Diff(d) = d else { continue };
+        let ti = unit.parts[0].0;
+        let t = &tables[ti];
+        // A source key belongs to the source table whose digest named it: with several
+        // (partitions), the rows are fetched from each; a key absent there reads nothing.
+        for &(pi, _) in &unit.parts {
+            upserts
+                .entry(pi)
+                .or_default()
+                .extend(d.changed.iter().chain(&d.missing).cloned());
+        }
+        if !d.extra.is_empty() {
+            deletes.entry(ti).or_default().extend(d.extra);
+        }
+        tracing::debug!(table = %t.target, "sync diff");
+    }
+
+    // 3. Writes: upserts parents first, deletes children first.
+    let levels = fk_levels(&control, &tables).await?;
+    let by_level = |map: &BTreeMap<usize, Vec<Vec<String>>>, reverse: bool| {
+        let mut out: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for ti in map.keys() {
+            out.entry(levels[*ti]).or_default().push(*ti);
+        }
+        let mut v: Vec<Vec<usize>> = out.into_values().collect();
+        if reverse {
+            v.reverse();
+        }
+        v
+    };
+    for level in by_level(&upserts, false) {
+        let tasks: Vec<Task> = level
+            .iter()
+            .flat_map(|ti| {
+                upserts[ti]
+                    .chunks(10_000)
+                    .map(|k| Task::Upsert(*ti, k.to_vec()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        summary.rows_written += pool.run_deferring(tasks).await?;
+    }
+    if !rewrites.is_empty() {
+        let tasks = rewrites.iter().map(|&ti| Task::Rewrite(ti)).collect();
+        summary.rows_written += pool.run_deferring(tasks).await?;
+    }
+    for level in by_level(&deletes, true) {
+        let tasks: Vec<Task> = level
+            .iter()
+            .flat_map(|ti| {
+                deletes[ti]
+                    .chunks(10_000)
+                    .map(|k| Task::Delete(*ti, k.to_vec()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        summary.rows_deleted += pool.run_deferring(tasks).await?;
+    }
+
+    // 4. The manifest: new chunks, and the fingerprint of every chunk the target now matches.
+    let mut statements = Vec::new();
+    for (ti, closed, c) in &added {
+        let t = &tables[*ti];
+        statements.push(state::chunk_sql(&t.name, &t.chunking, closed));
+        statements.push(state::chunk_sql(&t.name, &t.chunking, c));
+    }
+    for (ti, no) in &changed {
+        let t = &tables[*ti];
+        let mut fp = fresh.get(&(*ti, *no)).cloned();
+        // The old last chunk's fingerprint covered up to its old largest key, and still does.
+        if let (Some(f), Some((_, _, max))) = (
+            fp.as_mut(),
+            tails.iter().find(|(i, c, _)| i == ti && c.no == *no),
+        ) {
+            f.max_key = f.max_key.or(Some(*max));
+        }
+        statements.push(state::chunk_synced_sql(&t.name, *no, fp.as_ref()));
+    }
+    for (name, value) in &new_marks {
+        statements.push(state::watermark_sql(name, value.as_deref(), true));
+    }
+    statements.dedup();
+    for sql in statements {
+        let control = &control;
+        crate::retry::retrying(
+            crate::retry::RetryPolicy::default(),
+            "recording the sync",
+            Some(&events),
+            || async {
+                control
+                    .batch_execute(&sql)
+                    .await
+                    .map_err(|e| Error::db(ErrorKind::Target, "recording the sync", e))
+            },
+        )
+        .await?;
+    }
+
+    // 5. Sequences and identities, past the source's values again.
+    let todo: Vec<usize> = plan
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.kind == StepKind::SequenceValue)
+        .map(|(i, _)| i)
+        .collect();
+    let todo_steps: Vec<_> = todo.iter().map(|&i| plan.steps[i].clone()).collect();
+    let sequences = post::read_sequences(&coordinator, &todo_steps).await?;
+    let _ = coordinator.batch_execute("COMMIT").await;
+    post::run_steps(
+        &ctx,
+        &plan.steps,
+        todo,
+        Arc::new(sequences),
+        &events,
+        &pool.cancel,
+    )
+    .await?;
+    summary.retries = events.retries();
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+/// A table whose changed rows sync selects by a watermark column.
+#[derive(Debug, Clone)]
+pub(crate) struct WatermarkColumn {
+    pub table: usize,
+    pub column: String,
+    pub type_sql: String,
+}
+
+impl WatermarkColumn {
+    /// The conditions selecting rows changed since `recorded` (`None`: the table was empty,
+    /// every row is new), reaching back `overlap` seconds for a timestamp.
+    fn condition(&self, recorded: Option<&str>, overlap: u64) -> Vec<String> {
+        let Some(v) = recorded else {
+            return Vec::new();
+        };
+        let col = ident(&self.column);
+        let value = format!("{}::{}", crate::sql::literal(v), self.type_sql);
+        if self.type_sql.starts_with("timestamp") || self.type_sql == "date" {
+            vec![format!("{col} >= {value} - interval '{overlap} seconds'")]
+        } else {
+            vec![format!("{col} >= {value}")]
+        }
+    }
+}
+
+/// The configured watermark columns of the plan's tables, with their source types.
+pub(crate) async fn watermark_columns(
+    ctx: &Ctx,
+    source: &Client,
+    tables: &[TablePlan],
+) -> Result<Vec<WatermarkColumn>> {
+    let mut out = Vec::new();
+    for w in &ctx.config.sync.watermarks {
+        let name = QualName::parse(&w.table);
+        let Some(ti) = tables.iter().position(|t| t.name == name) else {
+            return Err(Error::config(format!(
+                "sync.watermarks names table {name}, which this migration does not copy"
+            )));
+        };
+        let type_sql: Option<String> = source
+            .query_opt(
+                "SELECT pg_catalog.format_type(atttypid, atttypmod) FROM pg_catalog.pg_attribute \
+                 WHERE attrelid = $1::text::regclass AND attname = $2 AND attnum > 0 AND NOT attisdropped",
+                &[&name.sql(), &w.column],
+            )
+            .await
+            .map_err(|e| Error::db(ErrorKind::Source, "reading watermark columns", e))?
+            .map(|r| r.get(0));
+        let Some(type_sql) = type_sql else {
+            return Err(Error::config(format!(
+                "sync.watermarks: table {name} has no column {}",
+                w.column
+            )));
+        };
+        if !digest::keyed(&tables[ti]) {
+            return Err(Error::config(format!(
+                "sync.watermarks: table {name} has no primary key, which watermark sync needs to match rows"
+            )));
+        }
+        out.push(WatermarkColumn {
+            table: ti,
+            column: w.column.clone(),
+            type_sql,
+        });
+    }
+    Ok(out)
+}
+
+/// Each watermark column's largest value, under the session's snapshot.
+pub(crate) async fn watermark_values(
+    source: &Client,
+    tables: &[TablePlan],
+    marks: &[WatermarkColumn],
+) -> Result<Vec<(QualName, Option<String>)>> {
+    let mut out = Vec::new();
+    for m in marks {
+        let t = &tables[m.table];
+        let v: Option<String> = source
+            .query_one(
+                &format!(
+                    "SELECT max({})::text FROM ONLY {}",
+                    ident(&m.column),
+                    t.name.sql()
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| {
+                Error::db(ErrorKind::Source, "reading a watermark", e).with_table(&t.name)
+            })?
+            .get(0);
+        out.push((t.name.clone(), v));
+    }
+    Ok(out)
+}
+
+/// Each table's level in the target's foreign-key graph: 0 for a table that references no
+/// other, else one more than its highest parent; tables in a cycle share the top level.
+async fn fk_levels(control: &Client, tables: &[TablePlan]) -> Result<Vec<usize>> {
+    let rows = control
+        .query(
+            "SELECT cn.nspname || '.' || cr.relname, fn.nspname || '.' || fr.relname \
+             FROM pg_catalog.pg_constraint c \
+             JOIN pg_catalog.pg_class cr ON cr.oid = c.conrelid \
+             JOIN pg_catalog.pg_namespace cn ON cn.oid = cr.relnamespace \
+             JOIN pg_catalog.pg_class fr ON fr.oid = c.confrelid \
+             JOIN pg_catalog.pg_namespace fn ON fn.oid = fr.relnamespace \
+             WHERE c.contype = 'f' AND c.conrelid <> c.confrelid",
+            &[],
+        )
+        .await
+        .map_err(|e| Error::db(ErrorKind::Target, "reading target foreign keys", e))?;
+    let names: Vec<String> = tables.iter().map(|t| t.target.to_string()).collect();
+    let mut parents: HashMap<usize, HashSet<usize>> = HashMap::new();
+    for r in rows {
+        let (child, parent): (String, String) = (r.get(0), r.get(1));
+        for c in names.iter().enumerate().filter(|(_, n)| **n == child) {
+            for p in names.iter().enumerate().filter(|(_, n)| **n == parent) {
+                parents.entry(c.0).or_default().insert(p.0);
+            }
+        }
+    }
+    let mut level = vec![0usize; tables.len()];
+    // Longest path, bounded: a cycle stops growing at the table count.
+    for _ in 0..tables.len() {
+        let mut moved = false;
+        for i in 0..tables.len() {
+            let l = parents
+                .get(&i)
+                .map(|ps| ps.iter().map(|p| level[*p] + 1).max().unwrap_or(0))
+                .unwrap_or(0)
+                .min(tables.len());
+            if l > level[i] {
+                level[i] = l;
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    Ok(level)
+}
+
+impl Pool {
+    /// Runs tasks on `jobs` workers (each a source session in the snapshot and target
+    /// sessions); results come back in task order.
+    async fn run(&self, tasks: Vec<Task>) -> Result<Vec<Outcome>> {
+        if tasks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = tasks.len();
+        let queue = Arc::new(std::sync::Mutex::new(
+            tasks
+                .into_iter()
+                .enumerate()
+                .collect::<std::collections::VecDeque<_>>(),
+        ));
+        let jobs = self.ctx.config.jobs().min(n).max(1);
+        let mut set = JoinSet::new();
+        for _ in 0..jobs {
+            let queue = queue.clone();
+            let ctx = self.ctx.clone();
+            let snapshot = self.snapshot.clone();
+            let tables = self.tables.clone();
+            let batching = self.batching.clone();
+            let uploader = self.uploader.clone();
+            let names = self.names.clone();
+            let events = self.events.clone();
+            let cancel = self.cancel.clone();
+            set.spawn(
+                async move {
+                    let source = ctx.source_session().await?;
+                    source
+                        .batch_execute(crate::conn::CANONICAL_FORMAT)
+                        .await
+                        .map_err(|e| Error::db(ErrorKind::Source, "source session setup", e))?;
+                    snapshot::import(&source, &snapshot).await?;
+                    let reader = ctx.target_session(Purpose::Plain).await?;
+                    reader
+                        .batch_execute(crate::conn::CANONICAL_FORMAT)
+                        .await
+                        .map_err(|e| Error::db(ErrorKind::Target, "target session setup", e))?;
+                    let mut writer: Option<Client> = None;
+                    let mut out = Vec::new();
+                    loop {
+                        if cancel.is_cancelled() {
+                            return Err(Error::new(ErrorKind::Cancelled, "cancelled"));
+                        }
+                        let next = queue.lock().unwrap().pop_front();
+                        let Some((i, task)) = next else { break };
+                        let r = match task {
+                            Task::Fingerprint(ti, conditions) => Outcome::Fingerprint(
+                                digest::fingerprint(&source, &tables[ti], &conditions).await?,
+                            ),
+                            Task::Keys(ti, conditions) => {
+                                let t = &tables[ti];
+                                let keys: Vec<String> =
+                                    t.key.iter().map(|k| format!("{}::text", ident(k))).collect();
+                                let sql = format!(
+                                    "SELECT {} FROM ONLY {}{}",
+                                    keys.join(", "),
+                                    t.name.sql(),
+                                    if conditions.is_empty() {
+                                        String::new()
+                                    } else {
+                                        format!(" WHERE {}", conditions.join(" AND "))
+                                    }
+                                );
+                                let rows = source.query(&sql, &[]).await.map_err(|e| {
+                                    Error::db(ErrorKind::Source, "reading changed keys", e)
+                                        .with_table(&t.name)
+                                })?;
+                                Outcome::Keys(
+                                    rows.iter()
+                                        .map(|r| (0..t.key.len()).map(|i| r.get(i)).collect())
+                                        .collect(),
+                                )
+                            }
+                            Task::Tail(ti, max) => {
+                                let t = &tables[ti];
+                                let Chunking::KeyRange { column } = &t.chunking else {
+                                    return Err(Error::internal("a tail without a key range"));
+                                };
+                                let c = ident(column);
+                                let row = source
+                                    .query_one(
+                                        &format!(
+                                            "SELECT count(*)::int8, max({c})::int8 FROM ONLY {} WHERE {c} > {max}",
+                                            t.name.sql()
+                                        ),
+                                        &[],
+                                    )
+                                    .await
+                                    .map_err(|e| {
+                                        Error::db(ErrorKind::Source, "reading new keys", e)
+                                            .with_table(&t.name)
+                                    })?;
+                                Outcome::Tail(row.get(0), row.get(1))
+                            }
+                            Task::Diff(unit) => Outcome::Diff(
+                                digest::diff(
+                                    &source,
+                                    &reader,
+                                    &tables,
+                                    &unit,
+                                    &names,
+                                    batching.namespace.as_ref(),
+                                )
+                                .await?,
+                            ),
+                            Task::Upsert(ti, keys) => deferring(
+                                batch::upsert_rows(
+                                    &ctx,
+                                    &source,
+                                    &mut writer,
+                                    &tables[ti],
+                                    &keys,
+                                    &batching,
+                                    uploader.as_deref(),
+                                    &events,
+                                )
+                                .await,
+                            )?,
+                            Task::Delete(ti, keys) => deferring(
+                                batch::delete_rows(
+                                    &ctx,
+                                    &mut writer,
+                                    &tables[ti],
+                                    &keys,
+                                    &batching,
+                                    &events,
+                                )
+                                .await,
+                            )?,
+                            Task::Rewrite(ti) => deferring(
+                                batch::rewrite_table(
+                                    &ctx,
+                                    &source,
+                                    &mut writer,
+                                    &tables[ti],
+                                    &batching,
+                                    uploader.as_deref(),
+                                    &events,
+                                )
+                                .await,
+                            )?,
+                        };
+                        out.push((i, r));
+                    }
+                    Ok::<_, Error>(out)
+                }
+                .with_current_subscriber(),
+            );
+        }
+        let mut all: Vec<(usize, Outcome)> = Vec::with_capacity(n);
+        let mut first_err: Option<Error> = None;
+        while let Some(r) = set.join_next().await {
+            match r {
+                Ok(Ok(v)) => all.extend(v),
+                Ok(Err(e)) => {
+                    self.cancel.cancel();
+                    if first_err
+                        .as_ref()
+                        .is_none_or(|f| f.kind() == ErrorKind::Cancelled)
+                    {
+                        first_err = Some(e);
+                    }
+                }
+                Err(e) => {
+                    first_err.get_or_insert(Error::internal(format!("sync worker failed: {e}")));
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        all.sort_by_key(|(i, _)| *i);
+        Ok(all.into_iter().map(|(_, o)| o).collect())
+    }
+
+    /// Runs write tasks; those a foreign key refused run again after the others, while
+    /// each round makes progress. Returns the rows written or deleted.
+    async fn run_deferring(&self, mut tasks: Vec<Task>) -> Result<u64> {
+        let mut total = 0;
+        let mut last = usize::MAX;
+        loop {
+            let copies: Vec<Task> = tasks.iter().map(Task::again).collect();
+            let outcomes = self.run(tasks).await?;
+            let mut deferred = Vec::new();
+            for (task, o) in copies.into_iter().zip(outcomes) {
+                match o {
+                    Outcome::Rows(n) => total += n,
+                    Outcome::Deferred => deferred.push(task),
+                    _ => {}
+                }
+            }
+            if deferred.is_empty() {
+                return Ok(total);
+            }
+            if deferred.len() >= last {
+                return Err(Error::new(
+                    ErrorKind::Target,
+                    "sync: the target's foreign keys refuse rows whose parent rows never arrive",
+                ));
+            }
+            last = deferred.len();
+            tasks = deferred;
+        }
+    }
+}
+
+impl Task {
+    /// The same task, to run again.
+    fn again(&self) -> Task {
+        match self {
+            Task::Fingerprint(t, c) => Task::Fingerprint(*t, c.clone()),
+            Task::Keys(t, c) => Task::Keys(*t, c.clone()),
+            Task::Tail(t, m) => Task::Tail(*t, *m),
+            Task::Diff(u) => Task::Diff(u.clone()),
+            Task::Upsert(t, k) => Task::Upsert(*t, k.clone()),
+            Task::Delete(t, k) => Task::Delete(*t, k.clone()),
+            Task::Rewrite(t) => Task::Rewrite(*t),
+        }
+    }
+}
+
+/// A write's outcome: rows, or deferred when a foreign key refused it (SQLSTATE 23503).
+fn deferring(r: Result<u64>) -> Result<Outcome> {
+    match r {
+        Ok(n) => Ok(Outcome::Rows(n)),
+        Err(e) if e.sqlstate() == Some("23503") => Ok(Outcome::Deferred),
+        Err(e) => Err(e),
+    }
+}
