@@ -16,7 +16,7 @@ fn one_line_error(out: &std::process::Output) -> String {
 fn usage_and_configuration_errors_exit_2() {
     let help = run(&["--help"]);
     assert_success(&help, "--help");
-    for cmd in ["plan", "copy", "verify", "demo"] {
+    for cmd in ["plan", "copy", "sync", "verify", "demo"] {
         assert!(text(&help.stdout).contains(cmd), "{cmd} missing from help");
     }
 
@@ -254,6 +254,12 @@ fn demo_moves_the_sample_app_onto_emulated_dsql_with_uuid_keys() {
         "{stdout}"
     );
     assert!(stdout.contains("; 0 mixed DDL with DML;"), "{stdout}");
+    // The app's five writes after the copy: four rows written (a reply, a replaced file, a
+    // renamed user, an audit event) and an expired session deleted, nothing else.
+    assert!(
+        stdout.contains("; 4 rows written, 1 deleted"),
+        "sync moved other rows:\n{stdout}"
+    );
     assert!(
         stdout.contains("integer key stored as UUIDv5"),
         "no key mapping shown:\n{stdout}"

@@ -21,8 +21,8 @@ fn pagila_copies_exactly() {
     assert!(rows > 45_000, "only {rows} rows compared");
     assert_same_schema(&src, &dst);
 
-    let out = verify(&src, &dst, &[]);
-    assert_success(&out, "verify");
+    let out = verify(&src, &dst, &["--checksums"]);
+    assert_success(&out, "verify --checksums");
     assert!(
         text(&out.stdout).contains("all 22 tables match"),
         "{}",
@@ -130,7 +130,7 @@ fn northwind_copies_exactly() {
     let rows = assert_same_data(&src, &dst);
     assert!(rows > 3000, "only {rows} rows compared");
     assert_same_schema(&src, &dst);
-    assert_success(&verify(&src, &dst, &[]), "verify");
+    assert_success(&verify(&src, &dst, &["--checksums"]), "verify --checksums");
     // Composite keys hold in the target.
     let dup = dst.psql("INSERT INTO order_details SELECT * FROM order_details LIMIT 1");
     assert!(

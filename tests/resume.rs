@@ -85,7 +85,7 @@ async fn killed_copies_resume_to_an_exact_target() {
 
     assert_same_data(&src, &dst);
     assert_same_schema(&src, &dst);
-    assert_success(&verify(&src, &dst, &[]), "verify");
+    assert_success(&verify(&src, &dst, &["--checksums"]), "verify --checksums");
     assert_eq!(scalar(&dst, "SELECT count(*) FROM big"), "300000");
     assert_eq!(
         scalar(&dst, "SELECT count(*) = count(DISTINCT k) FROM events"),

@@ -78,6 +78,19 @@ pub fn verify(src: &TestDb<'_>, dst: &TestDb<'_>, extra: &[&str]) -> Output {
     run(&args)
 }
 
+/// `migrator <command> --source <src> --target <target> --config <cfg>`.
+pub fn run_config(command: &str, src: &TestDb<'_>, target: &str, cfg: &std::path::Path) -> Output {
+    run(&[
+        command,
+        "--source",
+        &src.url(),
+        "--target",
+        target,
+        "--config",
+        cfg.to_str().expect("a UTF-8 path"),
+    ])
+}
+
 /// Writes a config file for one test and returns its path.
 pub fn config_file(name: &str, toml: &str) -> PathBuf {
     let path =

@@ -1,7 +1,8 @@
 //! `migrator demo`: a throwaway local PostgreSQL with the bundled sample application, moved
 //! onto Aurora DSQL — emulated locally by `fixtures::dsql` (a real PostgreSQL behind a proxy
-//! that enforces DSQL's rules) — with integer keys turned into UUIDs; plan, copy and verify
-//! printed as they go, then what the emulated DSQL saw.
+//! that enforces DSQL's rules) — with integer keys turned into UUIDs and uploads moved to a
+//! directory; plan, copy, a few writes by the still-running app, sync and verify printed as
+//! they go, then what the emulated DSQL saw.
 
 use migrator_core::plan::Severity;
 use migrator_core::{BlobColumn, Config, Error, KeyStrategy, Migration, Profile, VerifyLevel};
@@ -108,8 +109,21 @@ pub async fn run() -> Result<u8, Error> {
     let summary = render::copy(&migration, &plan).await?;
     render::copy_summary(&summary);
 
-    println!("4. verify:");
-    let report = migration.verify(VerifyLevel::Counts).await?;
+    let changes =
+        tokio::task::block_in_place(|| fixtures::demo::keep_writing(&app)).map_err(fixture_err)?;
+    println!(
+        "4. the app keeps running after the copy: {}; sync brings DSQL up to date, moving only \
+         what changed:",
+        changes.join(", ")
+    );
+    let plan = migration.plan().await?;
+    let synced = render::sync(&migration, &plan).await?;
+    render::sync_summary(&synced);
+
+    println!(
+        "5. verify --checksums (every row compared, through the UUID keys and blob references):"
+    );
+    let report = migration.verify(VerifyLevel::Checksums).await?;
     render::verify(&report);
     if !report.is_clean() {
         return Err(demo_err("the demo's verification failed".into()));
@@ -118,7 +132,7 @@ pub async fn run() -> Result<u8, Error> {
     let records = dsql.records();
     let data: Vec<_> = records.iter().filter(|r| r.dml > 0).collect();
     println!(
-        "5. what DSQL saw: {} transactions; the largest wrote {} rows and {} KiB (limits: 3,000 \
+        "6. what DSQL saw: {} transactions; the largest wrote {} rows and {} KiB (limits: 3,000 \
          rows, 10 MiB); {} mixed DDL with DML; {} commits refused with 40001, each retried",
         records.len(),
         data.iter().map(|r| r.rows).max().unwrap_or(0),
@@ -130,7 +144,7 @@ pub async fn run() -> Result<u8, Error> {
             .count(),
     );
 
-    println!("6. the same comment thread, before and after (replies point at their parents):");
+    println!("7. the same comment thread, before and after (replies point at their parents):");
     let (before, after, files) = tokio::task::block_in_place(|| {
         Ok::<_, fixtures::Error>((
             fixtures::demo::replies(&app)?,
@@ -148,7 +162,7 @@ pub async fn run() -> Result<u8, Error> {
         println!("     {id} ({legacy}) -> {parent} ({parent_legacy})");
     }
     println!(
-        "7. the uploaded files left the rows for {} (an S3 bucket in real life); each row keeps \
+        "8. the uploaded files left the rows for {} (an S3 bucket in real life); each row keeps \
          the object's key, size and SHA-256:",
         blob_dir.path().display()
     );
@@ -157,7 +171,8 @@ pub async fn run() -> Result<u8, Error> {
     }
     let sizes = fixtures::file_sizes(blob_dir.path());
     println!(
-        "   {} objects, {:.1} MiB in all; verify checked every one's size and SHA-256",
+        "   {} objects, {:.1} MiB in all; verify checked the size and SHA-256 of every one a row \
+         names (the replaced file's old version stays: objects are named by their content)",
         sizes.len(),
         sizes.iter().sum::<u64>() as f64 / 1048576.0
     );

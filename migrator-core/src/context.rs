@@ -22,6 +22,8 @@ pub(crate) enum Purpose {
     Writer,
     /// Running DDL.
     Ddl,
+    /// Reading rows to compare them as text with the source's (canonical output).
+    Compare,
 }
 
 pub(crate) struct Ctx {
@@ -45,6 +47,16 @@ impl Ctx {
         Ok(c)
     }
 
+    /// A source session in the canonical output format (values print as a target session
+    /// for [`Purpose::Compare`] prints them).
+    pub async fn source_compare_session(&self) -> Result<Client> {
+        let c = self.source_session().await?;
+        c.batch_execute(crate::conn::CANONICAL_FORMAT)
+            .await
+            .map_err(|e| Error::db(ErrorKind::Source, "source session setup", e))?;
+        Ok(c)
+    }
+
     /// A target session set up for `purpose` under the profile's rules.
     pub async fn target_session(&self, purpose: Purpose) -> Result<Client> {
         let c = self.target.connect(Side::Target).await?;
@@ -52,6 +64,7 @@ impl Ctx {
             Purpose::Plain => "",
             Purpose::Writer => self.rules.writer_setup,
             Purpose::Ddl => self.rules.ddl_setup,
+            Purpose::Compare => self.rules.compare_setup,
         };
         let setup: Vec<&str> = [self.rules.session_setup, extra]
             .into_iter()

@@ -67,6 +67,11 @@ pub(crate) const CANONICAL_FORMAT: &str = "SET datestyle = 'ISO, MDY'; \
      SET intervalstyle = 'postgres'; SET extra_float_digits = 3; SET timezone = 'UTC'; \
      SET bytea_output = 'hex'";
 
+/// [`CANONICAL_FORMAT`] without `bytea_output`, for a server that prints `bytea` only in
+/// hex and refuses the setting (Aurora DSQL).
+pub(crate) const CANONICAL_OUTPUT: &str = "SET datestyle = 'ISO, MDY'; \
+     SET intervalstyle = 'postgres'; SET extra_float_digits = 3; SET timezone = 'UTC'";
+
 /// Which side of the migration a connection serves (used in messages and settings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Side {

@@ -732,11 +732,8 @@ struct Sessions {
 }
 
 async fn open_sessions(shared: &Shared) -> Result<Sessions> {
-    let source = shared.ctx.source_session().await?;
-    source
-        .batch_execute(crate::conn::CANONICAL_FORMAT)
-        .await
-        .map_err(|e| Error::db(ErrorKind::Source, "source session setup", e))?;
+    // Canonical output: text COPY and fingerprints print values the same in every run.
+    let source = shared.ctx.source_compare_session().await?;
     snapshot::import(&source, &shared.snapshot).await?;
     let target = shared.ctx.target_session(Purpose::Writer).await?;
     if !shared.batching.all {

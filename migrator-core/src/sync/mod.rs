@@ -113,11 +113,7 @@ pub(crate) async fn run(
     }
     let _lock = RunLock::acquire(&ctx, &events).await?;
     let control = ctx.target_session(Purpose::Writer).await?;
-    let coordinator = ctx.source_session().await?;
-    coordinator
-        .batch_execute(crate::conn::CANONICAL_FORMAT)
-        .await
-        .map_err(|e| Error::db(ErrorKind::Source, "source session setup", e))?;
+    let coordinator = ctx.source_compare_session().await?;
     let source_id = state::ensure_distinct(&coordinator, &control).await?;
     let Some(manifest) = state::load(&control).await? else {
         return Err(Error::new(
@@ -680,17 +676,9 @@ impl Pool {
             let cancel = self.cancel.clone();
             set.spawn(
                 async move {
-                    let source = ctx.source_session().await?;
-                    source
-                        .batch_execute(crate::conn::CANONICAL_FORMAT)
-                        .await
-                        .map_err(|e| Error::db(ErrorKind::Source, "source session setup", e))?;
+                    let source = ctx.source_compare_session().await?;
                     snapshot::import(&source, &snapshot).await?;
-                    let reader = ctx.target_session(Purpose::Plain).await?;
-                    reader
-                        .batch_execute(crate::conn::CANONICAL_FORMAT)
-                        .await
-                        .map_err(|e| Error::db(ErrorKind::Target, "target session setup", e))?;
+                    let reader = ctx.target_session(Purpose::Compare).await?;
                     let mut writer: Option<Client> = None;
                     let mut out = Vec::new();
                     loop {

@@ -28,6 +28,9 @@ pub(crate) struct Rules {
     pub writer_setup: &'static str,
     /// Run on sessions that run DDL.
     pub ddl_setup: &'static str,
+    /// Output settings that make values print the same as the source prints them (for
+    /// comparing rows as text).
+    pub compare_setup: &'static str,
     /// Sessions are replaced before this age.
     pub max_session_age: Option<Duration>,
 }
@@ -44,6 +47,8 @@ impl Rules {
                 session_setup: "",
                 writer_setup: "",
                 ddl_setup: "",
+                // Not bytea_output, which DSQL does not let a session set: it prints hex.
+                compare_setup: crate::conn::CANONICAL_OUTPUT,
                 // DSQL closes connections after 60 minutes.
                 max_session_age: Some(Duration::from_secs(config.dsql.max_session_seconds)),
             },
@@ -62,6 +67,7 @@ impl Rules {
                 // server's search_path and time zone: functions that run during an index build
                 // or a materialized view refresh see what they see in the source.
                 ddl_setup: "SET check_function_bodies = false; SET client_min_messages = warning",
+                compare_setup: crate::conn::CANONICAL_FORMAT,
                 max_session_age: None,
             },
         }

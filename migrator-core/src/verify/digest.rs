@@ -322,7 +322,11 @@ pub(crate) async fn diff(
         return Ok(d);
     };
     let shape = &tables[first];
-    let is_keyed = keyed(shape);
+    // Rows match by key only if every source table has the target's key.
+    let is_keyed = unit
+        .parts
+        .iter()
+        .all(|(i, _)| keyed(&tables[*i]) && tables[*i].key == shape.key);
     for (ti, conditions) in &unit.parts {
         let t = &tables[*ti];
         let n = t.key.len();

@@ -241,15 +241,25 @@ impl RowCheck {
         self.missing += d.missing.len() as u64;
         self.extra += d.extra.len() as u64;
         self.unkeyed += d.unkeyed;
-        for (list, tag) in [
+        // The lowest keys first (shorter before longer, so 7 before 10), whatever order
+        // the rows were read in.
+        let mut listed: Vec<(String, String)> = [
             (&d.changed, "differs"),
             (&d.missing, "missing in target"),
             (&d.extra, "only in target"),
-        ] {
-            for k in list {
-                if self.keys.len() < KEYS_LISTED {
-                    self.keys.push(name(k, tag));
-                }
+        ]
+        .into_iter()
+        .flat_map(|(list, tag)| {
+            list.iter().map(move |k| {
+                let order: Vec<String> = k.iter().map(|v| format!("{:08}{v}", v.len())).collect();
+                (order.join("\u{0}"), name(k, tag))
+            })
+        })
+        .collect();
+        listed.sort();
+        for (_, named) in listed {
+            if self.keys.len() < KEYS_LISTED {
+                self.keys.push(named);
             }
         }
     }
@@ -288,7 +298,7 @@ enum Job {
     /// Counts, orphans, blobs and sequences of a target table.
     Table(QualName, Vec<usize>),
     /// The rows of one unit.
-    Rows(QualName, digest::Unit),
+    Rows(QualName, usize, digest::Unit),
 }
 
 /// What a job found.
@@ -300,7 +310,7 @@ enum Found {
         blobs: Option<BlobCheck>,
         sequences: Vec<SequenceBehind>,
     },
-    Rows(QualName, digest::RowDiff),
+    Rows(QualName, usize, digest::RowDiff),
 }
 
 /// Compares every selected table of the source with the target.
@@ -311,11 +321,7 @@ pub(crate) async fn run(
 ) -> Result<VerifyReport> {
     let started = Instant::now();
     events.send(Event::Stage(Stage::Verify));
-    let coordinator = ctx.source_session().await?;
-    coordinator
-        .batch_execute(crate::conn::CANONICAL_FORMAT)
-        .await
-        .map_err(|e| Error::db(ErrorKind::Source, "source session setup", e))?;
+    let coordinator = ctx.source_compare_session().await?;
     let target = ctx.target_session(Purpose::Plain).await?;
     crate::state::ensure_distinct(&coordinator, &target).await?;
     let manifest = crate::state::load(&target).await?;
@@ -363,8 +369,8 @@ pub(crate) async fn run(
     for (t, idxs) in &groups {
         work.push(Job::Table(t.clone(), idxs.clone()));
         if level == VerifyLevel::Checksums {
-            for unit in units(&tables, t, idxs) {
-                work.push(Job::Rows(t.clone(), unit));
+            for (i, unit) in units(&tables, t, idxs).into_iter().enumerate() {
+                work.push(Job::Rows(t.clone(), i, unit));
             }
         }
     }
@@ -382,17 +388,9 @@ pub(crate) async fn run(
         let names = names.clone();
         set.spawn(
             async move {
-                let source = ctx.source_session().await?;
-                source
-                    .batch_execute(crate::conn::CANONICAL_FORMAT)
-                    .await
-                    .map_err(|e| Error::db(ErrorKind::Source, "source session setup", e))?;
+                let source = ctx.source_compare_session().await?;
                 snapshot::import(&source, &snapshot).await?;
-                let target = ctx.target_session(Purpose::Plain).await?;
-                target
-                    .batch_execute(crate::conn::CANONICAL_FORMAT)
-                    .await
-                    .map_err(|e| Error::db(ErrorKind::Target, "target session setup", e))?;
+                let target = ctx.target_session(Purpose::Compare).await?;
                 let mut out = Vec::new();
                 loop {
                     let next = queue.lock().unwrap().pop();
@@ -432,7 +430,7 @@ pub(crate) async fn run(
                                 sequences,
                             });
                         }
-                        Job::Rows(t, unit) => {
+                        Job::Rows(t, no, unit) => {
                             let exists: bool = target
                                 .query_one(
                                     "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
@@ -457,7 +455,7 @@ pub(crate) async fn run(
                             )
                             .instrument(span)
                             .await?;
-                            out.push(Found::Rows(t, d));
+                            out.push(Found::Rows(t, no, d));
                         }
                     }
                 }
@@ -472,10 +470,15 @@ pub(crate) async fn run(
     }
     let _ = coordinator.batch_execute("COMMIT").await;
 
+    // Units in key order, so the keys listed are the lowest that differ.
+    found.sort_by_key(|f| match f {
+        Found::Rows(t, no, _) => Some((t.clone(), *no)),
+        Found::Table { .. } => None,
+    });
     let mut rows: HashMap<QualName, RowCheck> = HashMap::new();
     let mut out = Vec::new();
     for f in &mut found {
-        if let Found::Rows(t, d) = f {
+        if let Found::Rows(t, _, d) = f {
             let key = groups
                 .get(t)
                 .and_then(|i| i.first())
