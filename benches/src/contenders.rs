@@ -16,6 +16,16 @@
 //! so that their differences are the costs the DSQL path adds. The emulator's own record of
 //! every transaction gives each run's transaction count and largest transaction.
 //!
+//! Scenario E (final sync): the source is a fresh copy of the generated database
+//! (`CREATE DATABASE ... TEMPLATE`) for every run. The whole migration is timed with and
+//! without chunk fingerprints; for `migrator sync`, the copy runs untimed, then a workload
+//! changes 1% of every table's rows (0.5% updated, 0.25% deleted, 0.25% inserted past the
+//! end) and only the sync is timed; it counts if `verify --checksums` is clean afterwards.
+//!
+//! Scenario F (verification): the target gets an untimed `migrator copy`; then a plain
+//! `count(*)` of every table on both sides, `migrator verify` (counts) and `migrator verify
+//! --checksums` (every row) are timed.
+//!
 //! Every pipeline runs as one `bash -c` child with `set -o pipefail`, so a failure anywhere
 //! in it fails the run.
 
@@ -28,6 +38,25 @@ use fixtures::dsql::{DsqlOptions, Emulator, Era};
 
 use crate::dataset;
 
+/// Scenario E's change to the source between the copy and the sync: 1% of every table's
+/// rows either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// Spread evenly over the whole key range: every chunk changes.
+    Spread,
+    /// On the newest rows, as an application's writes usually are.
+    Recent,
+}
+
+impl Workload {
+    fn sql(self) -> &'static str {
+        match self {
+            Workload::Spread => SYNC_SPREAD,
+            Workload::Recent => SYNC_RECENT,
+        }
+    }
+}
+
 /// Which comparison a contender belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
@@ -39,6 +68,10 @@ pub enum Scenario {
     Dsql,
     /// D: a table of 1 MiB files, its values kept in the rows or moved to a blob store.
     Blobs,
+    /// E: bringing a copied target up to date after 1% of the rows changed.
+    Sync,
+    /// F: checking a copied target, by counts and row by row.
+    Verify,
 }
 
 /// Where scenario D's values go.
@@ -97,6 +130,12 @@ pub enum Tool {
     DumpRestoreDir,
     /// `pgcopydb clone`.
     Pgcopydb,
+    /// `migrator sync --jobs N` (after an untimed copy and a workload).
+    MigratorSync(Workload),
+    /// `migrator verify [--checksums]` (after an untimed copy).
+    MigratorVerify { checksums: bool },
+    /// `SELECT count(*)` of every table on both sides, N at a time.
+    CountStar,
 }
 
 /// One contender.
@@ -116,6 +155,8 @@ pub struct Contender {
     pub emulated: Option<Emulated>,
     /// Scenario D: where the values go.
     pub blobs: Option<BlobTarget>,
+    /// A config file for `migrator` (TOML; empty for none).
+    pub config: &'static str,
 }
 
 /// The contenders, in the order every round runs them.
@@ -129,6 +170,7 @@ pub fn all(jobs: usize, pgcopydb: Option<&Path>) -> Vec<Contender> {
         unavailable: None,
         emulated: None,
         blobs: None,
+        config: "",
     };
     let blob = |key, label: &str, baseline, target| Contender {
         blobs: Some(target),
@@ -275,8 +317,117 @@ pub fn all(jobs: usize, pgcopydb: Option<&Path>) -> Vec<Contender> {
             false,
             BlobTarget::Directory,
         ),
+        c(
+            "e-copy",
+            format!("migrator copy --jobs {jobs} (fingerprints recorded)"),
+            Scenario::Sync,
+            Tool::Migrator,
+            true,
+        ),
+        Contender {
+            config: "[copy]\nfingerprints = false\n",
+            ..c(
+                "e-copy-nofp",
+                format!("migrator copy --jobs {jobs}, copy.fingerprints = false"),
+                Scenario::Sync,
+                Tool::Migrator,
+                false,
+            )
+        },
+        c(
+            "e-sync-spread",
+            format!("migrator sync --jobs {jobs}, 1% of the rows changed across all keys"),
+            Scenario::Sync,
+            Tool::MigratorSync(Workload::Spread),
+            false,
+        ),
+        c(
+            "e-sync-recent",
+            format!("migrator sync --jobs {jobs}, 1% of the rows changed among the newest"),
+            Scenario::Sync,
+            Tool::MigratorSync(Workload::Recent),
+            false,
+        ),
+        c(
+            "f-count",
+            format!("SELECT count(*) of every table on both sides, {jobs} at a time"),
+            Scenario::Verify,
+            Tool::CountStar,
+            true,
+        ),
+        c(
+            "f-verify",
+            "migrator verify (counts)".into(),
+            Scenario::Verify,
+            Tool::MigratorVerify { checksums: false },
+            false,
+        ),
+        c(
+            "f-checksums",
+            "migrator verify --checksums (every row)".into(),
+            Scenario::Verify,
+            Tool::MigratorVerify { checksums: true },
+            false,
+        ),
     ]
 }
+
+/// Scenario E's spread workload: 1% of every table's rows change (0.5% updated, 0.25%
+/// deleted, 0.25% inserted with new keys past the end), all over the key range;
+/// attachments of deleted documents first.
+const SYNC_SPREAD: &str = "
+UPDATE accounts SET balance_cents = balance_cents + 1 WHERE id % 100 = 3;
+UPDATE events SET value = value + 1 WHERE id % 200 = 3;
+DELETE FROM events WHERE id % 400 = 7;
+INSERT INTO events (account_id, kind, value, occurred_at)
+  SELECT account_id, kind, value, occurred_at FROM events WHERE id % 400 = 11;
+UPDATE page_views SET duration_ms = duration_ms + 1 WHERE id % 200 = 3;
+DELETE FROM page_views WHERE id % 400 = 7;
+INSERT INTO page_views (account_id, page_id, duration_ms, viewed_at)
+  SELECT account_id, page_id, duration_ms, viewed_at FROM page_views WHERE id % 400 = 11;
+UPDATE orders SET shipping_name = shipping_name || '.' WHERE id % 100 = 3;
+UPDATE documents SET revision = revision + 1, body = body || ' Edited.' WHERE id % 200 = 3;
+DELETE FROM attachments WHERE document_id IN (SELECT id FROM documents WHERE id % 400 = 7);
+DELETE FROM documents WHERE id % 400 = 7;
+INSERT INTO documents (account_id, title, body, created_at, revision)
+  SELECT account_id, title, body, created_at, 1 FROM documents WHERE id % 400 = 11;
+UPDATE attachments SET filename = filename || '.bak' WHERE id % 100 = 3;
+";
+
+/// Scenario E's recent workload: the same amounts (0.5% updated, 0.25% deleted, 0.25%
+/// inserted past the end), among the newest 2% of each table's keys.
+const SYNC_RECENT: &str = "
+CREATE TEMP TABLE top AS SELECT 'accounts' AS t, max(id) AS m FROM accounts
+  UNION ALL SELECT 'events', max(id) FROM events UNION ALL SELECT 'page_views', max(id) FROM page_views
+  UNION ALL SELECT 'orders', max(id) FROM orders UNION ALL SELECT 'documents', max(id) FROM documents
+  UNION ALL SELECT 'attachments', max(id) FROM attachments;
+UPDATE accounts SET balance_cents = balance_cents + 1
+  WHERE id > (SELECT m * 0.98 FROM top WHERE t = 'accounts') AND id % 2 = 0;
+UPDATE events SET value = value + 1
+  WHERE id > (SELECT m * 0.98 FROM top WHERE t = 'events') AND id % 4 = 0;
+DELETE FROM events WHERE id > (SELECT m * 0.98 FROM top WHERE t = 'events') AND id % 8 = 1;
+INSERT INTO events (account_id, kind, value, occurred_at)
+  SELECT account_id, kind, value, occurred_at FROM events
+  WHERE id > (SELECT m * 0.98 FROM top WHERE t = 'events') AND id % 8 = 3;
+UPDATE page_views SET duration_ms = duration_ms + 1
+  WHERE id > (SELECT m * 0.98 FROM top WHERE t = 'page_views') AND id % 4 = 0;
+DELETE FROM page_views WHERE id > (SELECT m * 0.98 FROM top WHERE t = 'page_views') AND id % 8 = 1;
+INSERT INTO page_views (account_id, page_id, duration_ms, viewed_at)
+  SELECT account_id, page_id, duration_ms, viewed_at FROM page_views
+  WHERE id > (SELECT m * 0.98 FROM top WHERE t = 'page_views') AND id % 8 = 3;
+UPDATE orders SET shipping_name = shipping_name || '.'
+  WHERE id > (SELECT m * 0.98 FROM top WHERE t = 'orders') AND id % 2 = 0;
+UPDATE documents SET revision = revision + 1, body = body || ' Edited.'
+  WHERE id > (SELECT m * 0.98 FROM top WHERE t = 'documents') AND id % 4 = 0;
+DELETE FROM attachments WHERE document_id IN (SELECT id FROM documents
+  WHERE id > (SELECT m * 0.98 FROM top WHERE t = 'documents') AND id % 8 = 1);
+DELETE FROM documents WHERE id > (SELECT m * 0.98 FROM top WHERE t = 'documents') AND id % 8 = 1;
+INSERT INTO documents (account_id, title, body, created_at, revision)
+  SELECT account_id, title, body, created_at, 1 FROM documents
+  WHERE id > (SELECT m * 0.98 FROM top WHERE t = 'documents') AND id % 8 = 3;
+UPDATE attachments SET filename = filename || '.bak'
+  WHERE id > (SELECT m * 0.98 FROM top WHERE t = 'attachments') AND id % 2 = 0;
+";
 
 /// Everything a contender's command and checks need.
 pub struct Bench<'a> {
@@ -298,6 +449,8 @@ pub struct Bench<'a> {
     pub blob_db: Option<&'a str>,
     /// Scenario D: the S3 server of the current run (replaced by each run's `prepare`).
     pub s3: RefCell<Option<fixtures::s3::S3Server>>,
+    /// Scenario E's source: a fresh copy of the generated database for every run.
+    pub sync_db: &'a str,
 }
 
 /// Single-quotes `s` for bash.
@@ -316,6 +469,37 @@ impl Bench<'_> {
 
     fn tgt_url(&self) -> String {
         self.target.url(self.target_db)
+    }
+
+    /// The database `c` reads: scenario E's own copy, else the generated one.
+    fn read_url(&self, c: &Contender) -> String {
+        match c.scenario {
+            Scenario::Sync => self.source.url(self.sync_db),
+            _ => self.src_url(),
+        }
+    }
+
+    /// `migrator copy` from `c`'s source into the target, untimed, for the contenders that
+    /// time what comes after a copy.
+    fn untimed_copy(&self, c: &Contender) -> Result<(), String> {
+        let out = Command::new(self.migrator)
+            .args([
+                "copy",
+                "--source",
+                &self.read_url(c),
+                "--target",
+                &self.tgt_url(),
+            ])
+            .args(["--jobs", &self.jobs.to_string()])
+            .output()
+            .map_err(|e| format!("running the untimed copy: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "the untimed copy failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(())
     }
 
     /// The database `c` writes into: scenario C's emulator's backing database, else the
@@ -460,6 +644,36 @@ impl Bench<'_> {
                 )
                 .map_err(|e| format!("creating the target database: {e}"))?;
         }
+        if !c.config.is_empty() {
+            std::fs::write(self.config_file(c), c.config)
+                .map_err(|e| format!("writing {}: {e}", self.config_file(c).display()))?;
+        }
+        if c.scenario == Scenario::Sync {
+            let sync = self.sync_db;
+            self.source
+                .psql(
+                    "postgres",
+                    &format!("DROP DATABASE IF EXISTS {sync} WITH (FORCE)"),
+                )
+                .map_err(|e| format!("dropping scenario E's source: {e}"))?;
+            self.source
+                .psql(
+                    "postgres",
+                    &format!("CREATE DATABASE {sync} TEMPLATE {}", self.source_db),
+                )
+                .map_err(|e| format!("copying the source for scenario E: {e}"))?;
+        }
+        if matches!(
+            c.tool,
+            Tool::MigratorSync(_) | Tool::MigratorVerify { .. } | Tool::CountStar
+        ) {
+            self.untimed_copy(c)?;
+        }
+        if let Tool::MigratorSync(workload) = c.tool {
+            self.source
+                .psql(self.sync_db, workload.sql())
+                .map_err(|e| format!("the sync workload: {e}"))?;
+        }
         if c.scenario == Scenario::DataOnly {
             self.target
                 .psql_file(db, &self.predata_file())
@@ -509,7 +723,11 @@ impl Bench<'_> {
                 }
                 match &c.emulated {
                     None => {
+                        let src = self.read_url(c);
                         cmd.args(["copy", "--source", &src, "--target", &tgt, "--jobs", &jobs]);
+                        if !c.config.is_empty() {
+                            cmd.arg("--config").arg(self.config_file(c));
+                        }
                     }
                     Some(how) => {
                         let url = self
@@ -529,6 +747,49 @@ impl Bench<'_> {
                     cmd.arg("--data-only");
                 }
                 cmd
+            }
+            Tool::MigratorSync(_) => {
+                let mut cmd = Command::new(self.migrator);
+                let src = self.read_url(c);
+                cmd.args(["sync", "--source", &src, "--target", &tgt, "--jobs", &jobs]);
+                cmd
+            }
+            Tool::MigratorVerify { checksums } => {
+                let mut cmd = Command::new(self.migrator);
+                cmd.args(["verify", "--source", &src, "--target", &tgt]);
+                if checksums {
+                    cmd.arg("--checksums");
+                }
+                cmd
+            }
+            Tool::CountStar => {
+                let one = self.work.join("count-one-table.sh");
+                let script = format!(
+                    "set -euo pipefail\n\
+                     if [ \"$1\" = source ]; then url={}; else url={}; fi\n\
+                     {} -d \"$url\" -A -t -c \"SELECT count(*) FROM $2\" > /dev/null\n",
+                    sq(&src),
+                    sq(&tgt),
+                    psql(self.source),
+                );
+                std::fs::write(&one, script)
+                    .map_err(|e| format!("writing {}: {e}", one.display()))?;
+                let list = self.work.join("count-tables.txt");
+                let lines: Vec<String> = ["source", "target"]
+                    .iter()
+                    .flat_map(|side| {
+                        self.tables
+                            .iter()
+                            .map(move |t| format!("{side} {}", t.name))
+                    })
+                    .collect();
+                std::fs::write(&list, lines.join("\n") + "\n")
+                    .map_err(|e| format!("writing {}: {e}", list.display()))?;
+                bash(format!(
+                    "xargs -a {} -L 1 -P {jobs} bash {}",
+                    sq(&list.to_string_lossy()),
+                    sq(&one.to_string_lossy())
+                ))
             }
             Tool::DumpPsql => {
                 let data_only = if c.scenario == Scenario::DataOnly {
@@ -641,6 +902,31 @@ impl Bench<'_> {
     pub fn check(&self, c: &Contender) -> Result<Option<TxStats>, String> {
         if let Some(target) = c.blobs {
             return self.check_blobs(target).map(|()| None);
+        }
+        if let Tool::MigratorSync(_) = c.tool {
+            // The source changed: the target must now hold exactly what it holds.
+            let out = Command::new(self.migrator)
+                .args([
+                    "verify",
+                    "--checksums",
+                    "--source",
+                    &self.read_url(c),
+                    "--target",
+                ])
+                .arg(self.tgt_url())
+                .output()
+                .map_err(|e| format!("running verify --checksums: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "verify --checksums after the sync: {}",
+                    String::from_utf8_lossy(&out.stdout)
+                        .lines()
+                        .filter(|l| !l.contains("│") && !l.contains("┆"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ));
+            }
+            return Ok(None);
         }
         let names: Vec<String> = self.tables.iter().map(|t| t.name.clone()).collect();
         let db = self.written_db(c)?;

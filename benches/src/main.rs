@@ -100,6 +100,8 @@ enum ScenarioArg {
     B,
     C,
     D,
+    E,
+    F,
 }
 
 impl ScenarioArg {
@@ -109,6 +111,8 @@ impl ScenarioArg {
             Scenario::Full => ScenarioArg::B,
             Scenario::Dsql => ScenarioArg::C,
             Scenario::Blobs => ScenarioArg::D,
+            Scenario::Sync => ScenarioArg::E,
+            Scenario::Verify => ScenarioArg::F,
         }
     }
 }
@@ -373,6 +377,7 @@ fn run(args: Args) -> Result<(), String> {
         emulator: Default::default(),
         blob_db: (!blob_tables.is_empty()).then_some(blob_db),
         s3: Default::default(),
+        sync_db: "bench_sync",
     };
     bench.write_schema_files()?;
 
@@ -465,6 +470,8 @@ fn run(args: Args) -> Result<(), String> {
         Scenario::Full,
         Scenario::Dsql,
         Scenario::Blobs,
+        Scenario::Sync,
+        Scenario::Verify,
     ] {
         if !contenders.iter().any(|c| c.scenario == scenario) {
             continue;

@@ -484,7 +484,21 @@ impl Report<'_> {
              harness, so its CPU is not in \"client CPU s\"; uploads carry their SHA-256, \
              one object per value, no multipart at 1 MiB), or to a local directory. A run \
              counts only if every row arrived and the store holds exactly one object per \
-             distinct value with the bytes the rows record.\n\n",
+             distinct value with the bytes the rows record.\n\
+             - **E. Final sync**: for every run the source is a fresh copy of the generated \
+             database (`CREATE DATABASE ... TEMPLATE`, untimed). The whole migration is timed \
+             with chunk fingerprints (the default) and without (`copy.fingerprints = false`), \
+             which prices the fingerprints. For `migrator sync` the copy runs untimed, then a \
+             workload changes 1% of every table's rows (0.5% updated, 0.25% deleted, 0.25% \
+             inserted past the old end), either spread over the whole key range (every chunk \
+             changes: the worst case for chunk fingerprints) or among the newest 2% of each \
+             table's keys (where applications usually write); only the sync is timed, \
+             and the run counts only if `migrator verify --checksums` is clean afterwards. \
+             The goal: sync at most a quarter of the whole copy's time.\n\
+             - **F. Verification** of a target that an untimed `migrator copy` made: a plain \
+             `SELECT count(*)` of every table on both sides (N at a time, the baseline), \
+             `migrator verify` (exact counts, sequences) and `migrator verify --checksums` \
+             (every row of both sides hashed by its server and compared by key).\n\n",
             blob_rows = thousands(self.blob_tables.iter().map(|t| t.rows).sum::<u64>() as f64),
         );
 
@@ -493,6 +507,8 @@ impl Report<'_> {
             Scenario::Full,
             Scenario::Dsql,
             Scenario::Blobs,
+            Scenario::Sync,
+            Scenario::Verify,
         ] {
             if !self.contenders.iter().any(|c| c.scenario == scenario) {
                 continue;
@@ -660,7 +676,7 @@ impl Report<'_> {
             "contenders": self.contenders.iter().zip(self.results).enumerate().map(|(i, (c, rs))| json!({
                 "key": c.key,
                 "label": c.label,
-                "scenario": match c.scenario { Scenario::DataOnly => "A", Scenario::Full => "B", Scenario::Dsql => "C", Scenario::Blobs => "D" },
+                "scenario": match c.scenario { Scenario::DataOnly => "A", Scenario::Full => "B", Scenario::Dsql => "C", Scenario::Blobs => "D", Scenario::Sync => "E", Scenario::Verify => "F" },
                 "baseline": c.baseline,
                 "runs": runs(rs),
                 "warmup_runs": runs(self.warmups.get(i).map(Vec::as_slice).unwrap_or(&[])),
@@ -676,6 +692,8 @@ pub fn scenario_title(s: Scenario) -> &'static str {
         Scenario::Full => "B. Whole migration into an empty database",
         Scenario::Dsql => "C. Whole migration onto (emulated) Aurora DSQL",
         Scenario::Blobs => "D. A table of 1 MiB files: values in the rows or in a blob store",
+        Scenario::Sync => "E. Final sync after 1% of the rows changed, against the whole copy",
+        Scenario::Verify => "F. Verification: counts and every row, against a plain count(*)",
     }
 }
 

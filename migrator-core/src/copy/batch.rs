@@ -288,12 +288,21 @@ pub(crate) async fn copy_chunk(
     futures::pin_mut!(stream);
     let mut reader = TupleReader::new();
     let max_data_rows = batching.max_rows.saturating_sub(2).max(1);
+    let mut hasher =
+        (batching.fingerprints && progress.next_part == 0).then(digest::ChunkHasher::default);
+    let range_field = digest::range_field(t);
     let mut pending = Pending::default();
     let mut part = progress.next_part;
     let mut moved = Moved { rows: 0, bytes: 0 };
     while let Some(data) = stream.next().await {
         reader.push(&data.map_err(src_err)?);
         while let Some(src) = reader.next_tuple()? {
+            if let Some(h) = hasher.as_mut() {
+                let key = range_field
+                    .and_then(|f| src.field(f))
+                    .and_then(|v| keys::binary_int(v).ok());
+                h.row(frames::leading_fields(&src.raw, t.read.len()), key);
+            }
             let Built {
                 tuple,
                 key,
@@ -342,14 +351,7 @@ pub(crate) async fn copy_chunk(
         .map_err(|e| e.with_table(&t.name).with_chunk(chunk.no))?;
     // A chunk resumed in a later run holds rows of two snapshots: no fingerprint (sync
     // then compares its rows with the target's).
-    let fp = match batching.fingerprints && progress.next_part == 0 {
-        true => Some(
-            digest::fingerprint(source, t, &digest::chunk_conditions(t, chunk))
-                .await
-                .map_err(|e| e.with_chunk(chunk.no))?,
-        ),
-        false => None,
-    };
+    let fp = hasher.map(digest::ChunkHasher::finish);
     let totals = (
         progress.rows + moved.rows + batch.tuples.len() as u64,
         moved.bytes + batch.bytes,

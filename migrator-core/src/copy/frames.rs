@@ -117,6 +117,122 @@ impl TupleReader {
     }
 }
 
+/// Walks a COPY stream (binary or text) row by row as it arrives, without keeping it: for
+/// each row, the bytes of its fields (binary: every field's length and data; text: the
+/// line) and the integer value of one field, if asked. A row cut across two pieces of the
+/// stream is carried over.
+#[derive(Debug)]
+pub(crate) struct RowScanner {
+    binary: bool,
+    key_field: Option<usize>,
+    header_done: bool,
+    finished: bool,
+    carry: Vec<u8>,
+}
+
+impl RowScanner {
+    pub fn new(binary: bool, key_field: Option<usize>) -> RowScanner {
+        RowScanner {
+            binary,
+            key_field,
+            header_done: !binary,
+            finished: false,
+            carry: Vec::new(),
+        }
+    }
+
+    /// Feeds the next piece of the stream; `each` gets every row it completes.
+    pub fn push(&mut self, data: &[u8], each: &mut impl FnMut(&[u8], Option<i64>)) -> Result<()> {
+        if self.carry.is_empty() {
+            let used = self.scan(data, each)?;
+            self.carry.extend_from_slice(&data[used..]);
+        } else {
+            let mut buf = std::mem::take(&mut self.carry);
+            buf.extend_from_slice(data);
+            let used = self.scan(&buf, each)?;
+            buf.drain(..used);
+            self.carry = buf;
+        }
+        Ok(())
+    }
+
+    /// Whether the stream ended where it should: the binary trailer seen, no partial row.
+    pub fn finished(&self) -> bool {
+        self.carry.is_empty() && (self.finished || !self.binary)
+    }
+
+    /// Scans whole rows of `buf`; returns the bytes consumed.
+    fn scan(&mut self, buf: &[u8], each: &mut impl FnMut(&[u8], Option<i64>)) -> Result<usize> {
+        let mut pos = 0;
+        if !self.binary {
+            while let Some(end) = buf[pos..].iter().position(|&b| b == b'\n') {
+                let line = &buf[pos..pos + end];
+                let key = self.key_field.and_then(|k| {
+                    line.split(|&b| b == b'\t')
+                        .nth(k)
+                        .and_then(|f| std::str::from_utf8(f).ok())
+                        .and_then(|f| f.parse().ok())
+                });
+                each(line, key);
+                pos += end + 1;
+            }
+            return Ok(pos);
+        }
+        if !self.header_done {
+            if buf.len() < 19 {
+                return Ok(0);
+            }
+            if &buf[..11] != SIGNATURE {
+                return Err(Error::internal("COPY stream: bad binary signature"));
+            }
+            let ext = u32::from_be_bytes([buf[15], buf[16], buf[17], buf[18]]) as usize;
+            if buf.len() < 19 + ext {
+                return Ok(0);
+            }
+            pos = 19 + ext;
+            self.header_done = true;
+        }
+        while !self.finished && buf.len() >= pos + 2 {
+            let count = i16::from_be_bytes([buf[pos], buf[pos + 1]]);
+            if count == -1 {
+                self.finished = true;
+                return Ok(pos + 2);
+            }
+            let mut at = pos + 2;
+            let mut key = None;
+            for i in 0..count.max(0) as usize {
+                if buf.len() < at + 4 {
+                    return Ok(pos);
+                }
+                let len = i32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]);
+                at += 4;
+                let len = len.max(0) as usize;
+                if buf.len() < at + len {
+                    return Ok(pos);
+                }
+                if self.key_field == Some(i) && len > 0 {
+                    key = crate::transform::keys::binary_int(&buf[at..at + len]).ok();
+                }
+                at += len;
+            }
+            each(&buf[pos + 2..at], key);
+            pos = at;
+        }
+        Ok(pos)
+    }
+}
+
+/// The bytes of a binary tuple's first `n` fields (their lengths and data), as
+/// [`RowScanner`] gives them for a row of exactly those fields.
+pub(crate) fn leading_fields(raw: &[u8], n: usize) -> &[u8] {
+    let mut at = 2;
+    for _ in 0..n {
+        let len = i32::from_be_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]);
+        at += 4 + len.max(0) as usize;
+    }
+    &raw[2..at]
+}
+
 /// The header of a binary COPY stream (no flags, no extension).
 pub(crate) fn write_header(out: &mut BytesMut) {
     out.extend_from_slice(SIGNATURE);
@@ -131,6 +247,64 @@ pub(crate) fn write_trailer(out: &mut BytesMut) {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    #[test]
+    fn the_scanner_sees_the_rows_the_reader_sees_however_the_stream_is_cut() {
+        let mut all = BytesMut::new();
+        write_header(&mut all);
+        for i in 0..50i64 {
+            let text = format!("row {i}");
+            write_tuple(
+                &mut all,
+                [
+                    Some(&i.to_be_bytes()[..]),
+                    if i % 7 == 0 {
+                        None
+                    } else {
+                        Some(text.as_bytes())
+                    },
+                ]
+                .into_iter(),
+            );
+        }
+        write_trailer(&mut all);
+        let mut reader = TupleReader::new();
+        reader.push(&all);
+        let mut want = Vec::new();
+        while let Some(t) = reader.next_tuple().unwrap() {
+            want.push((
+                leading_fields(&t.raw, 2).to_vec(),
+                Some(i64::from_be_bytes(t.field(0).unwrap().try_into().unwrap())),
+            ));
+        }
+        assert_eq!(want.len(), 50);
+        for step in [1, 3, 17, 1000] {
+            let mut got = Vec::new();
+            let mut s = RowScanner::new(true, Some(0));
+            for piece in all.chunks(step) {
+                s.push(piece, &mut |row, key| got.push((row.to_vec(), key)))
+                    .unwrap();
+            }
+            assert!(s.finished());
+            assert_eq!(got, want, "pieces of {step} bytes");
+        }
+        let text = b"1\tann\n2\t\\N\n30\tbob\n";
+        let mut got = Vec::new();
+        let mut s = RowScanner::new(false, Some(0));
+        for piece in text.chunks(4) {
+            s.push(piece, &mut |row, key| got.push((row.to_vec(), key)))
+                .unwrap();
+        }
+        assert!(s.finished());
+        assert_eq!(
+            got,
+            vec![
+                (b"1\tann".to_vec(), Some(1)),
+                (b"2\t\\N".to_vec(), Some(2)),
+                (b"30\tbob".to_vec(), Some(30))
+            ]
+        );
+    }
+
     use super::*;
 
     /// Writes a tuple made of the given fields (`None` = NULL).

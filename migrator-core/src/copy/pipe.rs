@@ -108,13 +108,24 @@ pub(crate) async fn copy_chunk(
         .map_err(src_err)?;
 
     let (tx_buf, mut rx_buf) = tokio::sync::mpsc::channel::<Bytes>(IN_FLIGHT);
-    let reader = async move {
+    // The chunk's fingerprint, from the bytes as they pass.
+    let mut scanner = fingerprints.then(|| {
+        crate::copy::frames::RowScanner::new(
+            table.format == CopyFormat::Binary,
+            digest::range_field(table),
+        )
+    });
+    let mut hasher = digest::ChunkHasher::default();
+    let reader = async {
         futures::pin_mut!(stream);
         let mut buf = BytesMut::with_capacity(buffer);
         let mut total = 0u64;
         while let Some(part) = stream.next().await {
             let part = part.map_err(src_err)?;
             total += part.len() as u64;
+            if let Some(s) = scanner.as_mut() {
+                s.push(&part, &mut |row, key| hasher.row(row, key))?;
+            }
             buf.extend_from_slice(&part);
             if buf.len() >= buffer {
                 let n = buf.len() as u64;
@@ -130,6 +141,7 @@ pub(crate) async fn copy_chunk(
             let _ = tx_buf.send(buf.freeze()).await;
             progress(n);
         }
+        drop(tx_buf);
         Ok::<u64, Error>(total)
     };
     let writer = async move {
@@ -144,14 +156,15 @@ pub(crate) async fn copy_chunk(
     // which the dropped transaction rolls back.
     let bytes = read?;
     let rows = written?;
-    // Still inside the snapshot: the fingerprint is of exactly the rows just copied.
-    let fp = match fingerprints {
-        true => Some(
-            digest::fingerprint(source, table, &digest::chunk_conditions(table, chunk))
-                .await
-                .map_err(|e| e.with_chunk(chunk.no))?,
-        ),
-        false => None,
+    let fp = match scanner {
+        Some(s) if s.finished() => Some(hasher.finish()),
+        Some(_) => {
+            return Err(Error::new(ErrorKind::Source, "the COPY stream ended early")
+                .retryable(true)
+                .with_table(&table.name)
+                .with_chunk(chunk.no));
+        }
+        None => None,
     };
     tx.batch_execute(&state::chunk_done_sql(
         &table.name,

@@ -1,6 +1,6 @@
 //! Row digests: what sync and verify compare. A chunk's *fingerprint* (its row count and the
-//! sum of a 64-bit hash of each row's source values as text) is computed by the source, so
-//! recording it during copy and recomputing it at sync moves no row. A row *digest* is the
+//! sum of a 64-bit hash of each row as the copy read it) is computed here from the stream
+//! the copy reads anyway, and recomputed at sync by reading the chunk again. A row *digest* is the
 //! same kind of hash of the row as the target should hold it (source values put through the
 //! plan's read expressions, blob values as their object key, size and SHA-256), which both
 //! sides can compute; integer keys that become UUIDs travel as themselves and are turned
@@ -15,9 +15,9 @@ use futures::StreamExt;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
-use crate::copy::frames::{Tuple, TupleReader};
+use crate::copy::frames::{RowScanner, Tuple, TupleReader};
 use crate::error::{Error, ErrorKind, Result};
-use crate::plan::{Chunk, Chunking, TablePlan};
+use crate::plan::{Chunk, Chunking, CopyFormat, TablePlan};
 use crate::sql::{QualName, ident, literal};
 use crate::transform::keys;
 
@@ -38,36 +38,84 @@ fn where_clause(conditions: &[String]) -> String {
     }
 }
 
-/// The source statement that fingerprints the rows of `t` that `conditions` select.
-pub(crate) fn fingerprint_sql(t: &TablePlan, conditions: &[String]) -> String {
-    let max = match &t.chunking {
-        Chunking::KeyRange { column } => format!("max(src.{})::int8", ident(column)),
-        _ => "NULL::int8".to_string(),
+/// Sums the fingerprint of rows as a COPY stream carries them: the wrapping sum of the
+/// XXH3-64 of each row's bytes (binary: its fields' lengths and data; text: its line), the
+/// row count and the largest key. Computed here from the stream the copy reads anyway, so a
+/// fingerprint costs no second read; sync streams the chunk again to recompute it.
+#[derive(Debug, Default)]
+pub(crate) struct ChunkHasher {
+    rows: i64,
+    sum: u64,
+    max_key: Option<i64>,
+}
+
+impl ChunkHasher {
+    pub(crate) fn row(&mut self, bytes: &[u8], key: Option<i64>) {
+        self.rows += 1;
+        self.sum = self.sum.wrapping_add(xxhash_rust::xxh3::xxh3_64(bytes));
+        if let Some(k) = key {
+            self.max_key = Some(self.max_key.map_or(k, |m| m.max(k)));
+        }
+    }
+
+    pub(crate) fn finish(self) -> Fingerprint {
+        Fingerprint {
+            rows: self.rows,
+            sum: self.sum.to_string(),
+            max_key: self.max_key,
+        }
+    }
+}
+
+/// The read field holding the key a key-range chunk is cut by, whose largest value a
+/// fingerprint records.
+pub(crate) fn range_field(t: &TablePlan) -> Option<usize> {
+    let Chunking::KeyRange { column } = &t.chunking else {
+        return None;
     };
+    let p = t.key.iter().position(|k| k == column)?;
+    t.key_fields.get(p).copied()
+}
+
+/// The source statement that reads the rows a fingerprint covers: the copy's fields, in
+/// the copy's format.
+fn fingerprint_sql(t: &TablePlan, conditions: &[String]) -> String {
     format!(
-        "SELECT count(*)::int8, coalesce(sum(hashtextextended(ROW({})::text, 0)), 0)::text, {max} \
-         FROM ONLY {} AS src{}",
+        "COPY (SELECT {} FROM ONLY {} AS src{}) TO STDOUT{}",
         t.read.join(", "),
         t.name.sql(),
-        where_clause(conditions)
+        where_clause(conditions),
+        match t.format {
+            CopyFormat::Binary => " (FORMAT binary)",
+            CopyFormat::Text => "",
+        }
     )
 }
 
-/// Computes a fingerprint on the source (a session with canonical output settings).
+/// Recomputes a fingerprint: streams the rows `conditions` select from the source (a
+/// session with canonical output settings) and hashes them as the copy did.
 pub(crate) async fn fingerprint(
     source: &Client,
     t: &TablePlan,
     conditions: &[String],
 ) -> Result<Fingerprint> {
-    let row = source
-        .query_one(&fingerprint_sql(t, conditions), &[])
+    let err = |e| Error::db(ErrorKind::Source, "fingerprinting", e).with_table(&t.name);
+    let s = source
+        .copy_out(&fingerprint_sql(t, conditions))
         .await
-        .map_err(|e| Error::db(ErrorKind::Source, "fingerprinting", e).with_table(&t.name))?;
-    Ok(Fingerprint {
-        rows: row.get(0),
-        sum: row.get(1),
-        max_key: row.get(2),
-    })
+        .map_err(err)?;
+    futures::pin_mut!(s);
+    let mut scanner = RowScanner::new(t.format == CopyFormat::Binary, range_field(t));
+    let mut hasher = ChunkHasher::default();
+    while let Some(data) = s.next().await {
+        scanner.push(&data.map_err(err)?, &mut |row, key| hasher.row(row, key))?;
+    }
+    if !scanner.finished() {
+        return Err(Error::new(ErrorKind::Source, "a COPY stream ended early")
+            .retryable(true)
+            .with_table(&t.name));
+    }
+    Ok(hasher.finish())
 }
 
 /// The conditions selecting chunk `c` of `t`.
