@@ -440,3 +440,62 @@ fn sync_refuses_what_it_cannot_do() {
         "0"
     );
 }
+
+#[test]
+fn an_interrupted_sync_finishes_when_run_again() {
+    const ROWS: u64 = 200_000;
+    let src = Cluster::shared().create_db("sync_kill_src").unwrap();
+    src.psql(&schema(ROWS)).unwrap();
+    let emu = Emulator::start(
+        Cluster::shared(),
+        DsqlOptions {
+            era: Era::Y2026,
+            ..DsqlOptions::default()
+        },
+    )
+    .unwrap();
+    let cfg = config_file(
+        "sync-kill",
+        "[target]\nprofile = \"dsql\"\n[keys]\nstrategy = \"uuid\"\n[copy]\nchunk_mib = 2\njobs = 2\n",
+    );
+    let target = emu.url();
+    assert_success(&run_config("copy", &src, &target, &cfg), "copy");
+    src.psql(&workload(ROWS)).unwrap();
+    // Killed mid-way (on DSQL the killed run's lease then expires before the next run
+    // takes it: the next run waits it out).
+    let mut killed = 0;
+    for delay in [1500] {
+        let mut child = migrator()
+            .args(["sync", "--source", &src.url(), "--target", &target])
+            .arg("--config")
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        if child.try_wait().unwrap().is_none() {
+            kill(&mut child);
+            killed += 1;
+        }
+    }
+    assert!(killed >= 1, "every sync ended before it could be killed");
+    assert_success(
+        &run_config("sync", &src, &target, &cfg),
+        "sync after the kills",
+    );
+    let out = run(&[
+        "verify",
+        "--checksums",
+        "--source",
+        &src.url(),
+        "--target",
+        &target,
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert_success(&out, "verify --checksums after an interrupted sync");
+    let again = run_config("sync", &src, &target, &cfg);
+    assert_success(&again, "one more sync");
+    assert_eq!(number_before(&text(&again.stdout), "rows written"), 0);
+}

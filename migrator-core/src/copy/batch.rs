@@ -240,12 +240,18 @@ fn target_tuple(
     })
 }
 
+/// What the last batch of a chunk records: the chunk's rows and bytes, its fingerprint and
+/// its stored row digests (generation, rows).
+type ChunkEnd = (u64, u64, Option<Fingerprint>, Option<(i32, i64)>);
+
 /// A batch being filled.
 #[derive(Default)]
 struct Pending {
     tuples: Vec<Tuple>,
     bytes: u64,
     last_key: Vec<String>,
+    /// Its rows' `(key, hash)` (key-range chunks), stored with it for sync.
+    digests: Vec<(i64, u64)>,
     /// The uploads of the objects its rows name: all must finish before it commits.
     uploads: tokio::task::JoinSet<Result<()>>,
 }
@@ -287,25 +293,27 @@ pub(crate) async fn copy_chunk(
         .map_err(src_err)?;
     futures::pin_mut!(stream);
     let mut reader = TupleReader::new();
-    let max_data_rows = batching.max_rows.saturating_sub(2).max(1);
+    // Manifest rows share the budget: the part, its row digests, the chunk.
+    let max_data_rows = batching.max_rows.saturating_sub(3).max(1);
     let mut hasher =
         (batching.fingerprints && progress.next_part == 0).then(digest::ChunkHasher::default);
-    let range_field = digest::range_field(t);
+    let range_field = digest::range_field(t).filter(|_| batching.fingerprints);
     let mut pending = Pending::default();
     let mut part = progress.next_part;
     let mut moved = Moved { rows: 0, bytes: 0 };
     while let Some(data) = stream.next().await {
         reader.push(&data.map_err(src_err)?);
         while let Some(src) = reader.next_tuple()? {
+            let hash = digest::row_hash(frames::leading_fields(&src.raw, t.read.len()));
+            let key = range_field
+                .and_then(|f| src.field(f))
+                .and_then(|v| keys::binary_int(v).ok());
             if let Some(h) = hasher.as_mut() {
-                let key = range_field
-                    .and_then(|f| src.field(f))
-                    .and_then(|v| keys::binary_int(v).ok());
-                h.row(frames::leading_fields(&src.raw, t.read.len()), key);
+                h.add(hash, key);
             }
             let Built {
                 tuple,
-                key,
+                key: key_text,
                 objects,
             } = target_tuple(t, batching.namespace.as_ref(), uploader, &src)?;
             let index_bytes: usize = t
@@ -336,7 +344,10 @@ pub(crate) async fn copy_chunk(
             }
             pending.tuples.push(tuple);
             pending.bytes += size;
-            pending.last_key = key;
+            pending.last_key = key_text;
+            if let Some(k) = key {
+                pending.digests.push((k, hash));
+            }
         }
     }
     if !reader.finished() {
@@ -352,10 +363,12 @@ pub(crate) async fn copy_chunk(
     // A chunk resumed in a later run holds rows of two snapshots: no fingerprint (sync
     // then compares its rows with the target's).
     let fp = hasher.map(digest::ChunkHasher::finish);
+    let rows = progress.rows + moved.rows + batch.tuples.len() as u64;
     let totals = (
-        progress.rows + moved.rows + batch.tuples.len() as u64,
+        rows,
         moved.bytes + batch.bytes,
         fp,
+        range_field.map(|_| (0, rows as i64)),
     );
     commit(
         ctx,
@@ -685,7 +698,7 @@ async fn commit(
     chunk: &Chunk,
     part: u32,
     batch: &Pending,
-    last: Option<&(u64, u64, Option<Fingerprint>)>,
+    last: Option<&ChunkEnd>,
     batching: &Batching,
     events: &EventSink,
 ) -> Result<()> {
@@ -748,7 +761,7 @@ async fn already_committed(
     chunk: &Chunk,
     part: u32,
     batch: &Pending,
-    last: Option<&(u64, u64, Option<Fingerprint>)>,
+    last: Option<&ChunkEnd>,
 ) -> Result<bool> {
     let err = |e| Error::db(ErrorKind::Target, "reading the manifest", e);
     let table = t.name.to_string();
@@ -780,7 +793,7 @@ async fn write(
     chunk: &Chunk,
     part: u32,
     batch: &Pending,
-    last: Option<&(u64, u64, Option<Fingerprint>)>,
+    last: Option<&ChunkEnd>,
     batching: &Batching,
 ) -> Result<()> {
     let err = |e| Error::db(ErrorKind::Target, "writing", e);
@@ -809,6 +822,10 @@ async fn write(
             }
             DsqlWrite::Insert => insert(&tx, t, &batch.tuples, "").await?,
         }
+        if !batch.digests.is_empty() {
+            state::write_digest_block(&tx, &t.name, chunk.no, 0, part as i32, &batch.digests)
+                .await?;
+        }
         tx.batch_execute(&state::chunk_part_sql(
             &t.name,
             chunk.no,
@@ -820,13 +837,14 @@ async fn write(
         .await
         .map_err(err)?;
     }
-    if let Some((rows, bytes, fp)) = last {
+    if let Some((rows, bytes, fp, digests)) = last {
         tx.batch_execute(&state::chunk_done_sql(
             &t.name,
             chunk.no,
             *rows,
             *bytes,
             fp.as_ref(),
+            *digests,
         ))
         .await
         .map_err(err)?;

@@ -88,7 +88,21 @@ pub(crate) async fn run(
             format!("{}{more}", f.message),
         ));
     }
-    let _lock = RunLock::acquire(&ctx, &events).await?;
+    let lock = RunLock::acquire(&ctx, &events).await?;
+    let result = copy_locked(ctx, plan, restart, events.clone(), cancel, started).await;
+    lock.release().await;
+    result
+}
+
+/// The copy, with the target's run lock held.
+async fn copy_locked(
+    ctx: Arc<Ctx>,
+    plan: Plan,
+    restart: bool,
+    events: EventSink,
+    cancel: CancellationToken,
+    started: Instant,
+) -> Result<CopySummary> {
     let mut control = post::ddl_session(&ctx).await?;
     let coordinator = ctx.source_session().await?;
     let source_id = state::ensure_distinct(&coordinator, &control).await?;

@@ -115,7 +115,11 @@ pub(crate) async fn copy_chunk(
             digest::range_field(table),
         )
     });
-    let mut hasher = digest::ChunkHasher::default();
+    // A key-range chunk keeps each row's digest too, for sync.
+    let mut hasher = match digest::range_field(table) {
+        Some(_) => digest::ChunkHasher::keeping_rows(),
+        None => digest::ChunkHasher::default(),
+    };
     let reader = async {
         futures::pin_mut!(stream);
         let mut buf = BytesMut::with_capacity(buffer);
@@ -156,8 +160,19 @@ pub(crate) async fn copy_chunk(
     // which the dropped transaction rolls back.
     let bytes = read?;
     let rows = written?;
+    let mut digests = None;
     let fp = match scanner {
-        Some(s) if s.finished() => Some(hasher.finish()),
+        Some(s) if s.finished() => {
+            if let Some(entries) = hasher.take_entries() {
+                for (block, part) in entries.chunks(state::DIGEST_BLOCK).enumerate() {
+                    state::write_digest_block(&tx, &table.name, chunk.no, 0, block as i32, part)
+                        .await
+                        .map_err(|e| e.with_table(&table.name).with_chunk(chunk.no))?;
+                }
+                digests = Some((0, entries.len() as i64));
+            }
+            Some(hasher.finish())
+        }
         Some(_) => {
             return Err(Error::new(ErrorKind::Source, "the COPY stream ended early")
                 .retryable(true)
@@ -172,6 +187,7 @@ pub(crate) async fn copy_chunk(
         rows,
         bytes,
         fp.as_ref(),
+        digests,
     ))
     .await
     .map_err(dst_err)?;

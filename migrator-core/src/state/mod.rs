@@ -248,7 +248,15 @@ const LEASE_SECONDS: i64 = 30;
 /// the target has no advisory locks (DSQL), a lease row with a heartbeat.
 pub(crate) struct RunLock {
     _session: Option<Client>,
-    _heartbeat: Option<tokio_util::sync::DropGuard>,
+    lease: Option<Lease>,
+}
+
+/// A held lease: its session (shared with the heartbeat), the holder's id, and the
+/// heartbeat, which stops when this is dropped.
+struct Lease {
+    client: std::sync::Arc<Client>,
+    me: String,
+    _heartbeat: tokio_util::sync::DropGuard,
 }
 
 impl RunLock {
@@ -273,7 +281,7 @@ impl RunLock {
         if got {
             return Ok(RunLock {
                 _session: Some(client),
-                _heartbeat: None,
+                lease: None,
             });
         }
         let holder = client
@@ -319,51 +327,83 @@ impl RunLock {
         let me = uuid::Uuid::new_v4().to_string();
         // A failed commit (a conflict with a racing run, or a transient failure) is tried
         // again: then the row says who holds the lease.
-        let taken = crate::retry::retrying(crate::retry::RetryPolicy::default(), "taking the run lease", Some(events), || async {
+        let take = || async {
+            crate::retry::retrying(
+                crate::retry::RetryPolicy::default(),
+                "taking the run lease",
+                Some(events),
+                || async {
+                    client
+                        .query_opt(
+                            &format!(
+                                "INSERT INTO _migrator.lease (holder, heartbeat) VALUES ($1, now()) \
+                                 ON CONFLICT (singleton) DO UPDATE SET holder = excluded.holder, heartbeat = now() \
+                                 WHERE _migrator.lease.heartbeat < now() - interval '{LEASE_SECONDS} seconds' \
+                                 OR _migrator.lease.holder = excluded.holder \
+                                 RETURNING holder"
+                            ),
+                            &[&me],
+                        )
+                        .await
+                        .map(|row| row.is_some())
+                        .map_err(err())
+                },
+            )
+            .await
+        };
+        let heartbeat = || async {
             client
                 .query_opt(
-                    &format!(
-                        "INSERT INTO _migrator.lease (holder, heartbeat) VALUES ($1, now()) \
-                         ON CONFLICT (singleton) DO UPDATE SET holder = excluded.holder, heartbeat = now() \
-                         WHERE _migrator.lease.heartbeat < now() - interval '{LEASE_SECONDS} seconds' \
-                         OR _migrator.lease.holder = excluded.holder \
-                         RETURNING holder"
-                    ),
-                    &[&me],
-                )
-                .await
-                .map(|row| row.is_some())
-                .map_err(err())
-        })
-        .await?;
-        if !taken {
-            let since: Option<String> = client
-                .query_opt(
-                    "SELECT to_char(heartbeat, 'YYYY-MM-DD HH24:MI:SS TZ') FROM _migrator.lease",
+                    "SELECT to_char(heartbeat, 'YYYY-MM-DD HH24:MI:SS.US TZ') FROM _migrator.lease",
                     &[],
                 )
                 .await
                 .ok()
                 .flatten()
-                .map(|r| r.get(0));
-            return Err(held_by(
-                since
-                    .map(|s| format!(" (lease renewed at {s})"))
-                    .unwrap_or_default(),
-            ));
+                .map(|r| r.get::<_, String>(0))
+        };
+        // A holder that stops renewing its lease was stopped without releasing it (killed):
+        // its lease is waited out. One that renews it is running.
+        let mut last = None;
+        let mut waited = 0;
+        loop {
+            if take().await? {
+                break;
+            }
+            let beat = heartbeat().await;
+            if (last.is_some() && beat != last) || waited > LEASE_SECONDS * 2 {
+                return Err(held_by(
+                    beat.map(|s| format!(" (lease renewed at {s})"))
+                        .unwrap_or_default(),
+                ));
+            }
+            if last.is_none() {
+                events.send(crate::events::Event::Warning {
+                    message: format!(
+                        "the target's run lease is held; if no heartbeat renews it, it expires \
+                         within {LEASE_SECONDS} s (an earlier run was stopped without releasing it)"
+                    ),
+                });
+            }
+            last = beat;
+            let pause = LEASE_SECONDS / 3 + 1;
+            tokio::time::sleep(std::time::Duration::from_secs(pause as u64)).await;
+            waited += pause;
         }
         let stop = tokio_util::sync::CancellationToken::new();
         let guard = stop.clone().drop_guard();
+        let client = std::sync::Arc::new(client);
+        let (beat, holder) = (client.clone(), me.clone());
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => {
-                        let _ = client.execute("DELETE FROM _migrator.lease WHERE holder = $1", &[&me]).await;
+                        let _ = beat.execute("DELETE FROM _migrator.lease WHERE holder = $1", &[&holder]).await;
                         return;
                     }
                     _ = tokio::time::sleep(std::time::Duration::from_secs((LEASE_SECONDS / 3) as u64)) => {
-                        let _ = client
-                            .execute("UPDATE _migrator.lease SET heartbeat = now() WHERE holder = $1", &[&me])
+                        let _ = beat
+                            .execute("UPDATE _migrator.lease SET heartbeat = now() WHERE holder = $1", &[&holder])
                             .await;
                     }
                 }
@@ -371,8 +411,23 @@ impl RunLock {
         });
         Ok(RunLock {
             _session: None,
-            _heartbeat: Some(guard),
+            lease: Some(Lease {
+                client,
+                me,
+                _heartbeat: guard,
+            }),
         })
+    }
+
+    /// Gives the target back at the end of a run, before the process may exit (a dropped
+    /// lock's lease is only released in the background, and expires on its own later).
+    pub(crate) async fn release(self) {
+        if let Some(l) = &self.lease {
+            let _ = l
+                .client
+                .execute("DELETE FROM _migrator.lease WHERE holder = $1", &[&l.me])
+                .await;
+        }
     }
 }
 
@@ -398,7 +453,11 @@ pub(crate) const MANIFEST_DDL: &[&str] = &[
      chunking text NOT NULL, lower_bound bigint, upper_bound bigint, PRIMARY KEY (table_name, chunk_no))",
     "CREATE TABLE IF NOT EXISTS _migrator.chunk_done (table_name text NOT NULL, chunk_no int NOT NULL, \
      rows bigint NOT NULL, bytes bigint NOT NULL, done_at timestamptz NOT NULL DEFAULT now(), \
-     fp_rows bigint, fp_sum text, max_key bigint, PRIMARY KEY (table_name, chunk_no))",
+     fp_rows bigint, fp_sum text, max_key bigint, digest_gen int, digest_rows bigint, \
+     PRIMARY KEY (table_name, chunk_no))",
+    "CREATE TABLE IF NOT EXISTS _migrator.row_digest (table_name text NOT NULL, chunk_no int NOT NULL, \
+     generation int NOT NULL, block_no int NOT NULL, data bytea NOT NULL, \
+     PRIMARY KEY (table_name, chunk_no, generation, block_no))",
     "CREATE TABLE IF NOT EXISTS _migrator.watermark (table_name text PRIMARY KEY, value text)",
     "CREATE TABLE IF NOT EXISTS _migrator.chunk_part (table_name text NOT NULL, chunk_no int NOT NULL, \
      part_no int NOT NULL, last_key text NOT NULL, rows bigint NOT NULL, bytes bigint NOT NULL, \
@@ -417,6 +476,7 @@ pub(crate) const MANIFEST_TABLES: &[&str] = &[
     "_migrator.step_done",
     "_migrator.foreign_key",
     "_migrator.watermark",
+    "_migrator.row_digest",
     "_migrator.lease",
 ];
 
@@ -499,6 +559,8 @@ pub(crate) struct Manifest {
     pub chunks_done: HashSet<(String, u32)>,
     /// The source fingerprint of each finished chunk, where recorded.
     pub fingerprints: HashMap<(String, u32), Fingerprint>,
+    /// Chunks whose rows' digests are stored: their generation and row count.
+    pub digests: HashMap<(String, u32), (i32, i64)>,
     pub steps_done: HashSet<String>,
     /// Whether the copy ran to its end.
     pub finished: bool,
@@ -550,7 +612,8 @@ pub(crate) async fn load(client: &Client) -> Result<Option<Manifest>> {
     }
     for r in client
         .query(
-            "SELECT table_name, chunk_no, fp_rows, fp_sum, max_key FROM _migrator.chunk_done",
+            "SELECT table_name, chunk_no, fp_rows, fp_sum, max_key, digest_gen, digest_rows \
+             FROM _migrator.chunk_done",
             &[],
         )
         .await
@@ -567,6 +630,11 @@ pub(crate) async fn load(client: &Client) -> Result<Option<Manifest>> {
                     max_key: r.get(4),
                 },
             );
+        }
+        if let (Some(generation), Some(rows)) =
+            (r.get::<_, Option<i32>>(5), r.get::<_, Option<i64>>(6))
+        {
+            m.digests.insert(id.clone(), (generation, rows));
         }
         m.chunks_done.insert(id);
     }
@@ -600,12 +668,104 @@ pub(crate) fn chunk_done_sql(
     rows: u64,
     bytes: u64,
     fp: Option<&Fingerprint>,
+    digests: Option<(i32, i64)>,
 ) -> String {
     format!(
-        "INSERT INTO _migrator.chunk_done (table_name, chunk_no, rows, bytes, fp_rows, fp_sum, max_key) \
-         VALUES ({}, {chunk}, {rows}, {bytes}, {})",
+        "INSERT INTO _migrator.chunk_done (table_name, chunk_no, rows, bytes, fp_rows, fp_sum, max_key, \
+         digest_gen, digest_rows) VALUES ({}, {chunk}, {rows}, {bytes}, {}, {})",
         literal(&table.to_string()),
-        fingerprint_values(fp)
+        fingerprint_values(fp),
+        digest_values(digests)
+    )
+}
+
+fn digest_values(d: Option<(i32, i64)>) -> String {
+    match d {
+        Some((generation, rows)) => format!("{generation}, {rows}"),
+        None => "NULL, NULL".into(),
+    }
+}
+
+/// Row digests per stored block: 16 bytes each, a block under DSQL's 1 MiB per value.
+pub(crate) const DIGEST_BLOCK: usize = 60_000;
+
+/// `(key, hash)` entries as a block's bytes.
+pub(crate) fn encode_digests(entries: &[(i64, u64)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entries.len() * 16);
+    for (k, h) in entries {
+        out.extend_from_slice(&k.to_be_bytes());
+        out.extend_from_slice(&h.to_be_bytes());
+    }
+    out
+}
+
+fn decode_digests(data: &[u8], out: &mut Vec<(i64, u64)>) {
+    for e in data.chunks_exact(16) {
+        out.push((
+            i64::from_be_bytes(e[..8].try_into().expect("8 bytes")),
+            u64::from_be_bytes(e[8..].try_into().expect("8 bytes")),
+        ));
+    }
+}
+
+/// Stores one block of a chunk's row digests (inside the chunk's, or the part's,
+/// transaction; or, for sync, a generation not yet in use).
+pub(crate) async fn write_digest_block(
+    client: &impl GenericClient,
+    table: &QualName,
+    chunk: u32,
+    generation: i32,
+    block: i32,
+    entries: &[(i64, u64)],
+) -> Result<()> {
+    client
+        .execute(
+            "INSERT INTO _migrator.row_digest (table_name, chunk_no, generation, block_no, data) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (table_name, chunk_no, generation, block_no) \
+             DO UPDATE SET data = excluded.data",
+            &[
+                &table.to_string(),
+                &(chunk as i32),
+                &generation,
+                &block,
+                &encode_digests(entries),
+            ],
+        )
+        .await
+        .map_err(target_err("storing row digests"))?;
+    Ok(())
+}
+
+/// A chunk's stored row digests of one generation, sorted by key.
+pub(crate) async fn read_digests(
+    client: &Client,
+    table: &QualName,
+    chunk: u32,
+    generation: i32,
+) -> Result<Vec<(i64, u64)>> {
+    let rows = client
+        .query(
+            "SELECT data FROM _migrator.row_digest WHERE table_name = $1 AND chunk_no = $2 \
+             AND generation = $3 ORDER BY block_no",
+            &[&table.to_string(), &(chunk as i32), &generation],
+        )
+        .await
+        .map_err(target_err("reading row digests"))?;
+    let mut out = Vec::new();
+    for r in rows {
+        decode_digests(r.get::<_, &[u8]>(0), &mut out);
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Drops a chunk's row digests of every generation but `keep`.
+pub(crate) fn drop_digests_sql(table: &QualName, chunk: u32, keep: Option<i32>) -> String {
+    format!(
+        "DELETE FROM _migrator.row_digest WHERE table_name = {} AND chunk_no = {chunk}{}",
+        literal(&table.to_string()),
+        keep.map(|g| format!(" AND generation <> {g}"))
+            .unwrap_or_default()
     )
 }
 
@@ -622,15 +782,23 @@ fn fingerprint_values(fp: Option<&Fingerprint>) -> String {
 }
 
 /// The statement that records a chunk as sync left it: done, with a new fingerprint.
-pub(crate) fn chunk_synced_sql(table: &QualName, chunk: u32, fp: Option<&Fingerprint>) -> String {
+pub(crate) fn chunk_synced_sql(
+    table: &QualName,
+    chunk: u32,
+    fp: Option<&Fingerprint>,
+    digests: Option<(i32, i64)>,
+) -> String {
     let rows = fp.map_or(0, |f| f.rows);
     format!(
-        "INSERT INTO _migrator.chunk_done (table_name, chunk_no, rows, bytes, fp_rows, fp_sum, max_key) \
-         VALUES ({}, {chunk}, {rows}, 0, {}) ON CONFLICT (table_name, chunk_no) DO UPDATE SET \
+        "INSERT INTO _migrator.chunk_done (table_name, chunk_no, rows, bytes, fp_rows, fp_sum, max_key, \
+         digest_gen, digest_rows) VALUES ({}, {chunk}, {rows}, 0, {}, {}) \
+         ON CONFLICT (table_name, chunk_no) DO UPDATE SET \
          rows = excluded.rows, fp_rows = excluded.fp_rows, fp_sum = excluded.fp_sum, \
-         max_key = excluded.max_key, done_at = now()",
+         max_key = excluded.max_key, digest_gen = excluded.digest_gen, \
+         digest_rows = excluded.digest_rows, done_at = now()",
         literal(&table.to_string()),
-        fingerprint_values(fp)
+        fingerprint_values(fp),
+        digest_values(digests)
     )
 }
 

@@ -65,9 +65,31 @@ struct Check {
     recorded: Option<Fingerprint>,
 }
 
+/// A chunk to fingerprint again, with what its copy (or last sync) recorded.
+#[derive(Debug, Clone)]
+struct Probe {
+    table: usize,
+    chunk: u32,
+    conditions: Vec<String>,
+    recorded: Option<Fingerprint>,
+    /// Stored row digests: generation and row count.
+    stored: Option<(i32, i64)>,
+    /// A key range past the old end, which the target does not hold yet.
+    new_range: bool,
+}
+
+/// What fingerprinting a chunk found.
+struct Probed {
+    fp: Fingerprint,
+    /// Source keys of rows new or changed, and of rows gone, from the stored row digests.
+    changes: Option<(Vec<i64>, Vec<i64>)>,
+    /// The row digests stored for the new state (not yet in use): generation and rows.
+    digests: Option<(i32, i64)>,
+}
+
 /// One task of a sync worker.
 enum Task {
-    Fingerprint(usize, Vec<String>),
+    Fingerprint(Probe),
     /// The source keys of the rows these conditions select.
     Keys(usize, Vec<String>),
     /// Rows past a key: their count and largest key.
@@ -80,7 +102,7 @@ enum Task {
 }
 
 enum Outcome {
-    Fingerprint(Fingerprint),
+    Fingerprint(Probed),
     Keys(Vec<Vec<String>>),
     Tail(i64, Option<i64>),
     Diff(RowDiff),
@@ -111,7 +133,20 @@ pub(crate) async fn run(
     if let Some(f) = plan.findings.iter().find(|f| f.severity == Severity::Error) {
         return Err(Error::new(ErrorKind::Incompatible, f.message.clone()));
     }
-    let _lock = RunLock::acquire(&ctx, &events).await?;
+    let lock = RunLock::acquire(&ctx, &events).await?;
+    let result = sync_locked(ctx, plan, events.clone(), cancel, started).await;
+    lock.release().await;
+    result
+}
+
+/// The sync, with the target's run lock held.
+async fn sync_locked(
+    ctx: Arc<Ctx>,
+    plan: Plan,
+    events: EventSink,
+    cancel: CancellationToken,
+    started: Instant,
+) -> Result<SyncSummary> {
     let control = ctx.target_session(Purpose::Writer).await?;
     let coordinator = ctx.source_compare_session().await?;
     let source_id = state::ensure_distinct(&coordinator, &control).await?;
@@ -237,22 +272,53 @@ pub(crate) async fn run(
         }
     }
     summary.chunks_checked = checks.len();
+    let probe =
+        |table: usize, chunk: u32, conditions: Vec<String>, recorded: Option<Fingerprint>| {
+            let stored = manifest
+                .digests
+                .get(&(tables[table].name.to_string(), chunk))
+                .copied();
+            Task::Fingerprint(Probe {
+                table,
+                chunk,
+                conditions,
+                recorded,
+                stored,
+                new_range: false,
+            })
+        };
     let mut tasks: Vec<Task> = checks
         .iter()
-        .map(|c| Task::Fingerprint(c.table, c.conditions.clone()))
+        .map(|c| {
+            probe(
+                c.table,
+                c.chunk.no,
+                c.conditions.clone(),
+                c.recorded.clone(),
+            )
+        })
         .collect();
     tasks.extend(tails.iter().map(|(ti, _, max)| Task::Tail(*ti, *max)));
     let mut results = pool.run(tasks).await?.into_iter();
     let mut fresh: HashMap<(usize, u32), Fingerprint> = HashMap::new();
     let mut changed: HashSet<(usize, u32)> = HashSet::new();
+    // Per changed chunk that had row digests: the keys to write and to delete.
+    let mut known: HashMap<(usize, u32), (Vec<i64>, Vec<i64>)> = HashMap::new();
+    let mut new_digests: HashMap<(usize, u32), (i32, i64)> = HashMap::new();
     for c in &checks {
-        let Some(Outcome::Fingerprint(fp)) = results.next() else {
+        let Some(Outcome::Fingerprint(p)) = results.next() else {
             return Err(Error::internal("fingerprint result missing"));
         };
-        if c.recorded.as_ref() != Some(&fp) {
+        if c.recorded.as_ref() != Some(&p.fp) {
             changed.insert((c.table, c.chunk.no));
+            if let Some(k) = p.changes {
+                known.insert((c.table, c.chunk.no), k);
+            }
+            if let Some(d) = p.digests {
+                new_digests.insert((c.table, c.chunk.no), d);
+            }
         }
-        fresh.insert((c.table, c.chunk.no), fp);
+        fresh.insert((c.table, c.chunk.no), p.fp);
     }
     // New chunks past the old end, cut like copy cuts: by the table's bytes per row.
     let mut added: Vec<(usize, Chunk, Chunk)> = Vec::new();
@@ -290,16 +356,68 @@ pub(crate) async fn run(
     }
     summary.chunks_changed = changed.len();
     summary.chunks_added = added.len();
-    // Fingerprints of the new chunks.
+    // The new chunks go into the manifest first, without fingerprints: should this sync
+    // stop before its end, the next one compares them with the target, which then may
+    // hold some of their rows.
+    for (ti, closed, c) in &added {
+        let t = &tables[*ti];
+        for sql in [
+            state::chunk_sql(&t.name, &t.chunking, closed),
+            state::chunk_sql(&t.name, &t.chunking, c),
+            state::chunk_synced_sql(&t.name, c.no, None, None),
+        ] {
+            control
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| Error::db(ErrorKind::Target, "recording new chunks", e))?;
+        }
+    }
     let added_tasks: Vec<Task> = added
         .iter()
-        .map(|(ti, _, c)| Task::Fingerprint(*ti, digest::chunk_conditions(&tables[*ti], c)))
+        .map(|(ti, _, c)| {
+            let Task::Fingerprint(mut p) =
+                probe(*ti, c.no, digest::chunk_conditions(&tables[*ti], c), None)
+            else {
+                unreachable!("probe makes fingerprint tasks")
+            };
+            p.new_range = true;
+            Task::Fingerprint(p)
+        })
         .collect();
     for ((ti, _, c), r) in added.iter().zip(pool.run(added_tasks).await?) {
-        if let Outcome::Fingerprint(fp) = r {
-            fresh.insert((*ti, c.no), fp);
+        if let Outcome::Fingerprint(p) = r {
+            fresh.insert((*ti, c.no), p.fp);
             changed.insert((*ti, c.no));
+            if let Some(k) = p.changes {
+                known.insert((*ti, c.no), k);
+            }
+            if let Some(d) = p.digests {
+                new_digests.insert((*ti, c.no), d);
+            }
         }
+    }
+    // What the row digests settled needs no comparison with the target.
+    let mut upserts: BTreeMap<usize, Vec<Vec<String>>> = BTreeMap::new();
+    let mut deletes: BTreeMap<usize, Vec<Vec<String>>> = BTreeMap::new();
+    let settled = |ti: usize, no: u32| known.contains_key(&(ti, no));
+    for ((ti, _), (write, gone)) in &known {
+        let t = &tables[*ti];
+        upserts
+            .entry(*ti)
+            .or_default()
+            .extend(write.iter().map(|k| vec![k.to_string()]));
+        let uuid = t
+            .key_fields
+            .first()
+            .and_then(|&f| t.uuid_keys[f].as_deref());
+        let target_key = |k: i64| match (uuid, plan.key_namespace.as_ref()) {
+            (Some(prefix), Some(ns)) => crate::transform::keys::key_uuid(ns, prefix, k).to_string(),
+            _ => k.to_string(),
+        };
+        deletes
+            .entry(*ti)
+            .or_default()
+            .extend(gone.iter().map(|k| vec![target_key(*k)]));
     }
 
     // 2. Units to compare row by row.
@@ -310,7 +428,9 @@ pub(crate) async fn run(
     let mut units = Vec::new();
     let mut rewrites = Vec::new();
     for (target, idxs) in &groups {
-        let touched = idxs.iter().any(|i| changed.iter().any(|(ti, _)| ti == i));
+        let touched = idxs
+            .iter()
+            .any(|i| changed.iter().any(|(ti, no)| ti == i && !settled(*ti, *no)));
         if !touched {
             continue;
         }
@@ -325,7 +445,7 @@ pub(crate) async fn run(
                     .chunks
                     .iter()
                     .chain(new_chunks.get(i).into_iter().flatten());
-                for c in all.filter(|c| changed.contains(&(*i, c.no))) {
+                for c in all.filter(|c| changed.contains(&(*i, c.no)) && !settled(*i, c.no)) {
                     let mut conditions = digest::chunk_conditions(t, c);
                     // The old last chunk now ends where the new ones start.
                     if let Some((_, closed, _)) =
@@ -355,8 +475,6 @@ pub(crate) async fn run(
         }
     }
     // Watermark tables: their changed rows, and a comparison of keys to find deletes.
-    let mut upserts: BTreeMap<usize, Vec<Vec<String>>> = BTreeMap::new();
-    let mut deletes: BTreeMap<usize, Vec<Vec<String>>> = BTreeMap::new();
     let marked: Vec<(usize, Vec<String>)> = by_mark.into_iter().collect();
     let keys = pool
         .run(
@@ -396,6 +514,12 @@ pub(crate) async fn run(
             deletes.entry(ti).or_default().extend(d.extra);
         }
         tracing::debug!(table = %t.target, "sync diff");
+    }
+
+    // A key may come from its chunk's row digests and from a whole-table comparison too.
+    for keys in upserts.values_mut().chain(deletes.values_mut()) {
+        keys.sort();
+        keys.dedup();
     }
 
     // 3. Writes: upserts parents first, deletes children first.
@@ -442,11 +566,6 @@ pub(crate) async fn run(
 
     // 4. The manifest: new chunks, and the fingerprint of every chunk the target now matches.
     let mut statements = Vec::new();
-    for (ti, closed, c) in &added {
-        let t = &tables[*ti];
-        statements.push(state::chunk_sql(&t.name, &t.chunking, closed));
-        statements.push(state::chunk_sql(&t.name, &t.chunking, c));
-    }
     for (ti, no) in &changed {
         let t = &tables[*ti];
         let mut fp = fresh.get(&(*ti, *no)).cloned();
@@ -457,7 +576,14 @@ pub(crate) async fn run(
         ) {
             f.max_key = f.max_key.or(Some(*max));
         }
-        statements.push(state::chunk_synced_sql(&t.name, *no, fp.as_ref()));
+        // The row digests of the new state come into use with it; older ones go.
+        let digests = new_digests.get(&(*ti, *no)).copied();
+        statements.push(state::chunk_synced_sql(&t.name, *no, fp.as_ref(), digests));
+        statements.push(state::drop_digests_sql(
+            &t.name,
+            *no,
+            digests.map(|(g, _)| g),
+        ));
     }
     for (name, value) in &new_marks {
         statements.push(state::watermark_sql(name, value.as_deref(), true));
@@ -502,6 +628,60 @@ pub(crate) async fn run(
     summary.retries = events.retries();
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// Fingerprints a chunk under the sync's snapshot. For a key-range chunk whose fingerprint
+/// changed, the rows' digests are compared with those stored at copy (or the last sync),
+/// which names the rows to write and to delete without reading the target; the new digests
+/// are stored as a generation not yet in use.
+async fn probe_chunk(
+    ctx: &Ctx,
+    source: &Client,
+    reader: &Client,
+    writer: &mut Option<Client>,
+    tables: &[TablePlan],
+    p: Probe,
+) -> Result<Probed> {
+    let t = &tables[p.table];
+    let (fp, entries) = digest::fingerprint(source, t, &p.conditions).await?;
+    let mut out = Probed {
+        changes: None,
+        digests: None,
+        fp,
+    };
+    let Some(entries) = entries else {
+        return Ok(out);
+    };
+    if p.recorded.as_ref() == Some(&out.fp) {
+        return Ok(out);
+    }
+    if p.new_range {
+        // Every row is new to the target.
+        out.changes = Some(digest::compare_entries(&[], &entries));
+    } else if let Some((generation, rows)) = p.stored {
+        let old = state::read_digests(reader, &t.name, p.chunk, generation).await?;
+        // Digests that do not add up (an interrupted write) are not trusted.
+        if old.len() as i64 == rows {
+            out.changes = Some(digest::compare_entries(&old, &entries));
+        }
+    }
+    let generation = p.stored.map_or(0, |(g, _)| g + 1);
+    if writer.is_none() {
+        *writer = Some(ctx.target_session(Purpose::Writer).await?);
+    }
+    let w = writer.as_ref().expect("open");
+    w.batch_execute(&format!(
+        "DELETE FROM _migrator.row_digest WHERE table_name = {} AND chunk_no = {} AND generation = {generation}",
+        crate::sql::literal(&t.name.to_string()),
+        p.chunk
+    ))
+    .await
+    .map_err(|e| Error::db(ErrorKind::Target, "storing row digests", e))?;
+    for (block, part) in entries.chunks(state::DIGEST_BLOCK).enumerate() {
+        state::write_digest_block(w, &t.name, p.chunk, generation, block as i32, part).await?;
+    }
+    out.digests = Some((generation, entries.len() as i64));
+    Ok(out)
 }
 
 /// A table whose changed rows sync selects by a watermark column.
@@ -688,8 +868,9 @@ impl Pool {
                         let next = queue.lock().unwrap().pop_front();
                         let Some((i, task)) = next else { break };
                         let r = match task {
-                            Task::Fingerprint(ti, conditions) => Outcome::Fingerprint(
-                                digest::fingerprint(&source, &tables[ti], &conditions).await?,
+                            Task::Fingerprint(p) => Outcome::Fingerprint(
+                                probe_chunk(&ctx, &source, &reader, &mut writer, &tables, p)
+                                    .await?,
                             ),
                             Task::Keys(ti, conditions) => {
                                 let t = &tables[ti];
@@ -852,7 +1033,7 @@ impl Task {
     /// The same task, to run again.
     fn again(&self) -> Task {
         match self {
-            Task::Fingerprint(t, c) => Task::Fingerprint(*t, c.clone()),
+            Task::Fingerprint(p) => Task::Fingerprint(p.clone()),
             Task::Keys(t, c) => Task::Keys(*t, c.clone()),
             Task::Tail(t, m) => Task::Tail(*t, *m),
             Task::Diff(u) => Task::Diff(u.clone()),

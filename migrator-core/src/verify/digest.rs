@@ -47,15 +47,45 @@ pub(crate) struct ChunkHasher {
     rows: i64,
     sum: u64,
     max_key: Option<i64>,
+    /// Each row's `(key, hash)`, when kept (see [`ChunkHasher::keeping_rows`]).
+    entries: Option<Vec<(i64, u64)>>,
+}
+
+/// A row's hash: XXH3-64 of its bytes as the COPY stream carries them.
+pub(crate) fn row_hash(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
 }
 
 impl ChunkHasher {
+    /// A hasher that also keeps every row's `(key, hash)`: a key-range chunk's row digests,
+    /// stored so that sync can tell which rows changed without reading the target.
+    pub(crate) fn keeping_rows() -> ChunkHasher {
+        ChunkHasher {
+            entries: Some(Vec::new()),
+            ..ChunkHasher::default()
+        }
+    }
+
     pub(crate) fn row(&mut self, bytes: &[u8], key: Option<i64>) {
+        self.add(row_hash(bytes), key);
+    }
+
+    pub(crate) fn add(&mut self, hash: u64, key: Option<i64>) {
         self.rows += 1;
-        self.sum = self.sum.wrapping_add(xxhash_rust::xxh3::xxh3_64(bytes));
+        self.sum = self.sum.wrapping_add(hash);
         if let Some(k) = key {
             self.max_key = Some(self.max_key.map_or(k, |m| m.max(k)));
+            if let Some(e) = self.entries.as_mut() {
+                e.push((k, hash));
+            }
         }
+    }
+
+    /// The rows' `(key, hash)`, sorted by key, if kept.
+    pub(crate) fn take_entries(&mut self) -> Option<Vec<(i64, u64)>> {
+        let mut e = self.entries.take()?;
+        e.sort_unstable();
+        Some(e)
     }
 
     pub(crate) fn finish(self) -> Fingerprint {
@@ -93,20 +123,25 @@ fn fingerprint_sql(t: &TablePlan, conditions: &[String]) -> String {
 }
 
 /// Recomputes a fingerprint: streams the rows `conditions` select from the source (a
-/// session with canonical output settings) and hashes them as the copy did.
+/// session with canonical output settings) and hashes them as the copy did. For a
+/// key-range chunk, also every row's `(key, hash)`, sorted by key.
 pub(crate) async fn fingerprint(
     source: &Client,
     t: &TablePlan,
     conditions: &[String],
-) -> Result<Fingerprint> {
+) -> Result<(Fingerprint, Option<Vec<(i64, u64)>>)> {
     let err = |e| Error::db(ErrorKind::Source, "fingerprinting", e).with_table(&t.name);
     let s = source
         .copy_out(&fingerprint_sql(t, conditions))
         .await
         .map_err(err)?;
     futures::pin_mut!(s);
-    let mut scanner = RowScanner::new(t.format == CopyFormat::Binary, range_field(t));
-    let mut hasher = ChunkHasher::default();
+    let key = range_field(t);
+    let mut scanner = RowScanner::new(t.format == CopyFormat::Binary, key);
+    let mut hasher = match key {
+        Some(_) => ChunkHasher::keeping_rows(),
+        None => ChunkHasher::default(),
+    };
     while let Some(data) = s.next().await {
         scanner.push(&data.map_err(err)?, &mut |row, key| hasher.row(row, key))?;
     }
@@ -115,7 +150,40 @@ pub(crate) async fn fingerprint(
             .retryable(true)
             .with_table(&t.name));
     }
-    Ok(hasher.finish())
+    let entries = hasher.take_entries();
+    Ok((hasher.finish(), entries))
+}
+
+/// Compares two sorted `(key, hash)` lists, old and new: the keys new or changed, and the
+/// keys gone.
+pub(crate) fn compare_entries(old: &[(i64, u64)], new: &[(i64, u64)]) -> (Vec<i64>, Vec<i64>) {
+    let (mut write, mut gone) = (Vec::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    loop {
+        match (old.get(i), new.get(j)) {
+            (Some(o), Some(n)) if o.0 == n.0 => {
+                if o.1 != n.1 {
+                    write.push(n.0);
+                }
+                i += 1;
+                j += 1;
+            }
+            (Some(o), Some(n)) if o.0 < n.0 => {
+                gone.push(o.0);
+                i += 1;
+            }
+            (Some(o), None) => {
+                gone.push(o.0);
+                i += 1;
+            }
+            (_, Some(n)) => {
+                write.push(n.0);
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    (write, gone)
 }
 
 /// The conditions selecting chunk `c` of `t`.
@@ -209,7 +277,7 @@ pub(crate) fn source_digest_sql(
             hashed.push(format!("({read})::text"));
         }
     }
-    out.push(row_hash(&hashed, keys_only));
+    out.push(row_hash_sql(&hashed, keys_only));
     format!(
         "COPY (SELECT {} FROM ONLY {} AS src{}) TO STDOUT (FORMAT binary)",
         out.join(", "),
@@ -237,7 +305,7 @@ pub(crate) fn target_digest_sql(t: &TablePlan, conditions: &[String], keys_only:
             }
         }
     }
-    out.push(row_hash(&hashed, keys_only));
+    out.push(row_hash_sql(&hashed, keys_only));
     format!(
         "COPY (SELECT {} FROM ONLY {} AS dst{}) TO STDOUT (FORMAT binary)",
         out.join(", "),
@@ -247,7 +315,7 @@ pub(crate) fn target_digest_sql(t: &TablePlan, conditions: &[String], keys_only:
 }
 
 /// The hash of a row's values, or a constant where only keys are compared.
-fn row_hash(values: &[String], keys_only: bool) -> String {
+fn row_hash_sql(values: &[String], keys_only: bool) -> String {
     if keys_only {
         return "0::int8".into();
     }
@@ -490,4 +558,19 @@ pub(crate) async fn diff(
         }
     }
     Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compare_entries;
+
+    #[test]
+    fn entries_compare_by_key() {
+        let old = [(1, 10), (2, 20), (4, 40), (9, 90)];
+        let new = [(0, 1), (2, 20), (4, 41), (5, 50)];
+        assert_eq!(compare_entries(&old, &new), (vec![0, 4, 5], vec![1, 9]));
+        assert_eq!(compare_entries(&old, &old), (vec![], vec![]));
+        assert_eq!(compare_entries(&[], &new).0.len(), 4);
+        assert_eq!(compare_entries(&old, &[]).1.len(), 4);
+    }
 }
