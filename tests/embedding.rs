@@ -226,6 +226,32 @@ async fn cancel_resume_verify_with_own_progress_and_tracing() {
     assert_eq!(verified, report.tables().len());
     assert_same_data(&src, &dst);
 
+    // The application writes on; a sync brings the target up to date, moving only that.
+    src.psql(
+        "UPDATE big SET v = v || '!' WHERE id % 1000 = 1; DELETE FROM big WHERE id % 1000 = 2",
+    )
+    .unwrap();
+    let changed: u64 = src
+        .psql("SELECT count(*) FROM big WHERE id % 1000 = 1")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut syncing = m.sync(&m.plan().await.unwrap());
+    let mut stages = Vec::new();
+    while let Some(e) = syncing.next_event().await {
+        if let Event::Stage(s) = e {
+            stages.push(s);
+        }
+    }
+    let synced = syncing.finish().await.unwrap();
+    assert_eq!(stages, [Stage::Sync]);
+    assert_eq!(synced.rows_written, changed, "{synced:?}");
+    assert!(synced.rows_deleted > 0, "{synced:?}");
+    let report = m.verify(VerifyLevel::Checksums).await.unwrap();
+    assert!(report.is_clean(), "{}", report.to_json());
+    assert_same_data(&src, &dst);
+
     // The embedding program's subscriber saw the engine's spans.
     let seen = spans.0.lock().unwrap().clone();
     for expected in [

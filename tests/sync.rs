@@ -463,23 +463,35 @@ fn an_interrupted_sync_finishes_when_run_again() {
     src.psql(&workload(ROWS)).unwrap();
     // Killed mid-way (on DSQL the killed run's lease then expires before the next run
     // takes it: the next run waits it out).
-    let mut killed = 0;
-    for delay in [1500] {
-        let mut child = migrator()
-            .args(["sync", "--source", &src.url(), "--target", &target])
-            .arg("--config")
-            .arg(&cfg)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
+    let mut child = migrator()
+        .args(["sync", "--source", &src.url(), "--target", &target])
+        .arg("--config")
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    // Killed once it has stored the new row digests (before it writes any row).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sync ended before it could be killed"
+        );
+        let stored = emu
+            .backing()
+            .psql("SELECT count(*) FROM _migrator.row_digest WHERE generation > 0")
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay));
-        if child.try_wait().unwrap().is_none() {
-            kill(&mut child);
-            killed += 1;
+        if stored.trim() != "0" {
+            break;
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no new digests stored"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert!(killed >= 1, "every sync ended before it could be killed");
+    kill(&mut child);
     assert_success(
         &run_config("sync", &src, &target, &cfg),
         "sync after the kills",

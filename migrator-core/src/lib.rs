@@ -19,7 +19,11 @@
 //!    cancelled at any moment. A chunk's rows commit in the target together with a
 //!    manifest row (schema `_migrator`), so calling `copy` again after any interruption,
 //!    even a killed process, resumes without losing or doubling a row.
-//! 4. **Verify it.** [`Migration::verify`] compares source and target table by table.
+//! 4. **Sync it.** Minutes before cutover, [`Migration::sync`] brings the target up to date
+//!    with the source under a new snapshot, moving only the rows that changed since the copy
+//!    (found from the fingerprints and row digests the copy stored in the manifest).
+//! 5. **Verify it.** [`Migration::verify`] compares source and target table by table; with
+//!    [`VerifyLevel::Checksums`] every row, naming the keys that differ.
 //!
 //! ```no_run
 //! use migrator_core::{Config, Event, Migration, VerifyLevel};
@@ -71,7 +75,7 @@
 //!
 //! # Runs, events, cancellation
 //!
-//! `plan`, `copy` and `verify` each return a [`RunHandle`]: `.await` it for the result, or
+//! `plan`, `copy`, `sync` and `verify` each return a [`RunHandle`]: `.await` it for the result, or
 //! read its [`Event`]s with [`RunHandle::next_event`] and then call
 //! [`RunHandle::finish`]. [`RunHandle::cancel`] (or dropping the handle) stops the run
 //! within seconds; a cancelled copy leaves the target ready to resume.
@@ -98,7 +102,8 @@
 //! `catalog` (what the source holds, read with the server's own renderers), [`plan`]
 //! (what will happen), `target` (each target profile's DDL and rules), `copy` (snapshot,
 //! workers, the COPY pipe, post-data steps), `transform` (keys to UUIDs, blob columns),
-//! `blob` (the object stores), `state` (the manifest in the target) and [`verify`].
+//! `blob` (the object stores), `state` (the manifest in the target), `sync` (the final
+//! catch-up) and [`verify`] (with the row digests both sync and verify compare).
 
 #![deny(missing_docs)]
 
