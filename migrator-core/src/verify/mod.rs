@@ -1,6 +1,6 @@
 //! Verification: compares source and target table by table and gives one verdict per
 //! table. Counts are exact `count(*)` on both sides, the source's under one snapshot; with
-//! checksums, every row is compared through [`digest`]; blob objects, orphans where foreign
+//! checksums, every row is compared through `digest`; blob objects, orphans where foreign
 //! keys were omitted, and sequences are checked too.
 
 pub(crate) mod digest;
