@@ -217,16 +217,7 @@ fn datasets_in_both_eras_with_every_key_strategy() {
             // Every row compared through the mappings (enums as text, arrays as jsonb,
             // keys as UUIDs): no false alarm.
             assert_success(
-                &run(&[
-                    "verify",
-                    "--checksums",
-                    "--source",
-                    &src.url(),
-                    "--target",
-                    &emu.url(),
-                    "--config",
-                    cfg.to_str().unwrap(),
-                ]),
+                &run_config_with(&["verify", "--checksums"], src, &emu.url(), &cfg),
                 &format!("verify --checksums {} ({era:?}, {strategy})", src.name()),
             );
             assert_within_limits(&emu);

@@ -80,15 +80,28 @@ pub fn verify(src: &TestDb<'_>, dst: &TestDb<'_>, extra: &[&str]) -> Output {
 
 /// `migrator <command> --source <src> --target <target> --config <cfg>`.
 pub fn run_config(command: &str, src: &TestDb<'_>, target: &str, cfg: &std::path::Path) -> Output {
-    run(&[
-        command,
+    run_config_with(&[command], src, target, cfg)
+}
+
+/// `migrator <args...> --source <src> --target <target> --config <cfg>`, e.g. `["verify",
+/// "--checksums", "--json"]`.
+pub fn run_config_with(
+    args: &[&str],
+    src: &TestDb<'_>,
+    target: &str,
+    cfg: &std::path::Path,
+) -> Output {
+    let url = src.url();
+    let mut all = args.to_vec();
+    all.extend([
         "--source",
-        &src.url(),
+        &url,
         "--target",
         target,
         "--config",
         cfg.to_str().expect("a UTF-8 path"),
-    ])
+    ]);
+    run(&all)
 }
 
 /// Writes a config file for one test and returns its path.

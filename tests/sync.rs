@@ -125,35 +125,13 @@ fn differing(report: &serde_json::Value) -> (u64, u64) {
 fn copy_change_sync_verify(src: &TestDb<'_>, target: &str, cfg: &std::path::Path, rows: u64) {
     assert_success(&run_config("copy", src, target, cfg), "copy");
     let clean = run_config("verify", src, target, cfg);
-    let out = run(&[
-        "verify",
-        "--checksums",
-        "--json",
-        "--source",
-        &src.url(),
-        "--target",
-        target,
-        "--config",
-        cfg.to_str().unwrap(),
-    ]);
+    let out = run_config_with(&["verify", "--checksums", "--json"], src, target, cfg);
     assert_success(&clean, "verify after copy");
     assert_success(&out, "verify --checksums after copy");
     assert_eq!(report(&out)["clean"], true);
 
     src.psql(&workload(rows)).unwrap();
-    let checksums = || {
-        run(&[
-            "verify",
-            "--checksums",
-            "--json",
-            "--source",
-            &src.url(),
-            "--target",
-            target,
-            "--config",
-            cfg.to_str().unwrap(),
-        ])
-    };
+    let checksums = || run_config_with(&["verify", "--checksums", "--json"], src, target, cfg);
     let before = checksums();
     assert_eq!(before.status.code(), Some(3), "{}", text(&before.stderr));
     let before = report(&before);
@@ -276,17 +254,7 @@ fn verify_names_the_rows_broken_in_the_target() {
          INSERT INTO event VALUES (5000000, 1, 'click', 0, now(), 'not in the source')",
     )
     .unwrap();
-    let out = run(&[
-        "verify",
-        "--checksums",
-        "--json",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-        "--config",
-        cfg.to_str().unwrap(),
-    ]);
+    let out = run_config_with(&["verify", "--checksums", "--json"], &src, &dst.url(), &cfg);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     let r = report(&out);
     let (verdict, changed, missing, extra, keys) = rows_of(&r, "public.event");
@@ -391,16 +359,7 @@ fn watermark_mode_syncs_changed_rows_and_finds_deletes() {
     // again: a row written later in the same instant must not be missed).
     assert_eq!(number_before(&said, "rows written"), 106, "{said}");
     assert_eq!(number_before(&said, "deleted"), 30, "{said}");
-    let v = run(&[
-        "verify",
-        "--checksums",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-        "--config",
-        cfg.to_str().unwrap(),
-    ]);
+    let v = run_config_with(&["verify", "--checksums"], &src, &dst.url(), &cfg);
     assert_success(&v, "verify --checksums after a watermark sync");
 }
 
@@ -496,16 +455,7 @@ fn an_interrupted_sync_finishes_when_run_again() {
         &run_config("sync", &src, &target, &cfg),
         "sync after the kills",
     );
-    let out = run(&[
-        "verify",
-        "--checksums",
-        "--source",
-        &src.url(),
-        "--target",
-        &target,
-        "--config",
-        cfg.to_str().unwrap(),
-    ]);
+    let out = run_config_with(&["verify", "--checksums"], &src, &target, &cfg);
     assert_success(&out, "verify --checksums after an interrupted sync");
     let again = run_config("sync", &src, &target, &cfg);
     assert_success(&again, "one more sync");

@@ -227,6 +227,25 @@ pub(crate) struct Uploader {
 }
 
 impl Uploader {
+    /// The uploader of a run: `None` unless a store is configured and one of `tables` has
+    /// values that go to it.
+    pub(crate) async fn for_tables(
+        config: &crate::config::Config,
+        tables: &[crate::plan::TablePlan],
+    ) -> Result<Option<Arc<Uploader>>> {
+        if !tables.iter().any(crate::plan::TablePlan::has_blobs) {
+            return Ok(None);
+        }
+        match open(&config.blobs).await? {
+            Some(store) => Ok(Some(Arc::new(Uploader::new(
+                store,
+                &config.blobs,
+                config.jobs(),
+            )?))),
+            None => Ok(None),
+        }
+    }
+
     /// `in_flight_mib` per worker, for `jobs` workers.
     pub fn new(store: Arc<dyn BlobStore>, config: &BlobsConfig, jobs: usize) -> Result<Uploader> {
         let prefix = config

@@ -42,6 +42,36 @@ pub(crate) struct Batching {
     pub fingerprints: bool,
 }
 
+impl Batching {
+    /// The batching of a run: the target profile's limits (a postgres target: 10,000 rows
+    /// or 64 MiB, for tables whose rows are rebuilt).
+    pub(crate) fn of(ctx: &Ctx, namespace: Option<Uuid>, fingerprints: bool) -> Batching {
+        Batching {
+            max_rows: ctx.rules.max_rows.unwrap_or(10_000) as usize,
+            max_bytes: ctx.rules.max_bytes.unwrap_or(64 * 1024 * 1024),
+            write: ctx.config.dsql.write,
+            namespace,
+            fingerprints,
+        }
+    }
+}
+
+/// Key values as SQL: `('1'::integer, 'a'::text), (...)`, each cast to its type.
+fn typed_rows(keys: &[Vec<String>], types: &[String]) -> String {
+    let rows: Vec<String> = keys
+        .iter()
+        .map(|k| {
+            let v: Vec<String> = k
+                .iter()
+                .zip(types)
+                .map(|(v, ty)| format!("{}::{ty}", literal(v)))
+                .collect();
+            format!("({})", v.join(", "))
+        })
+        .collect();
+    rows.join(", ")
+}
+
 /// A field's raw binary value passed through as a parameter of the target column's type.
 #[derive(Debug)]
 struct Raw<'a>(Option<&'a [u8]>);
@@ -73,12 +103,8 @@ impl ToSql for Raw<'_> {
 fn read_sql(t: &TablePlan, chunk: &Chunk, after: Option<&[String]>) -> String {
     let mut conditions: Vec<String> = t.chunking.predicate(chunk).into_iter().collect();
     if let Some(after) = after {
-        let values: Vec<String> = after
-            .iter()
-            .zip(&t.key_types)
-            .map(|(v, ty)| format!("{}::{ty}", literal(v)))
-            .collect();
-        conditions.push(format!("({}) > ({})", key_list(t), values.join(", ")));
+        let value = typed_rows(&[after.to_vec()], &t.key_types);
+        conditions.push(format!("({}) > {value}", key_list(t)));
     }
     select_sql(t, &conditions)
 }
@@ -92,23 +118,12 @@ fn key_list(t: &TablePlan) -> String {
 
 /// The source statement reading the rows of `t` with the given source keys.
 fn read_keys_sql(t: &TablePlan, keys: &[Vec<String>]) -> String {
-    let values: Vec<String> = keys
-        .iter()
-        .map(|k| {
-            let v: Vec<String> = k
-                .iter()
-                .zip(&t.key_types)
-                .map(|(v, ty)| format!("{}::{ty}", literal(v)))
-                .collect();
-            format!("({})", v.join(", "))
-        })
-        .collect();
     select_sql(
         t,
         &[format!(
             "({}) IN (VALUES {})",
             key_list(t),
-            values.join(", ")
+            typed_rows(keys, &t.key_types)
         )],
     )
 }
@@ -586,22 +601,11 @@ pub(crate) async fn delete_rows(
     let cols: Vec<String> = t.key.iter().map(|k| ident(k)).collect();
     let mut deleted = 0u64;
     for group in keys.chunks(batching.max_rows.saturating_sub(1).clamp(1, KEYS_PER_READ)) {
-        let values: Vec<String> = group
-            .iter()
-            .map(|k| {
-                let v: Vec<String> = k
-                    .iter()
-                    .zip(&t.key_target_types)
-                    .map(|(v, ty)| format!("{}::{ty}", literal(v)))
-                    .collect();
-                format!("({})", v.join(", "))
-            })
-            .collect();
         let sql = format!(
             "DELETE FROM {} WHERE ({}) IN (VALUES {})",
             t.target.sql(),
             cols.join(", "),
-            values.join(", ")
+            typed_rows(group, &t.key_target_types)
         );
         in_transaction(ctx, target, t, SyncWrite::Sql(&sql), events).await?;
         deleted += group.len() as u64;

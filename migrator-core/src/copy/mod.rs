@@ -200,19 +200,7 @@ async fn copy_locked(
 
     // The chunks come from the manifest: an earlier run's cut is kept.
     let mut tables: Vec<TablePlan> = plan.tables.clone();
-    for t in &mut tables {
-        let Some((chunking, chunks)) = manifest.chunks.get(&t.name.to_string()) else {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                format!(
-                    "table {} is not in the earlier run's manifest (the source schema changed): use --restart",
-                    t.name
-                ),
-            ));
-        };
-        t.chunking = chunking.clone();
-        t.chunks = chunks.clone();
-    }
+    manifest.cut(&mut tables, "the source schema changed: use --restart")?;
     // A page-chunked table cannot mix chunks from two snapshots (rows move between pages):
     // if it is partly done, it is redone whole.
     for t in &tables {
@@ -278,22 +266,12 @@ async fn copy_locked(
     let snapshot = snapshot::export(&coordinator).await?;
     // Watermarks as of the first run's snapshot: every row copied is at least that old.
     let marks = crate::sync::watermark_columns(&ctx, &coordinator, &tables).await?;
-    for (name, value) in crate::sync::watermark_values(&coordinator, &tables, &marks).await? {
-        let sql = state::watermark_sql(&name, value.as_deref(), false);
-        let control = &control;
-        crate::retry::retrying(
-            RetryPolicy::default(),
-            "recording a watermark",
-            Some(&events),
-            || async {
-                control
-                    .batch_execute(&sql)
-                    .await
-                    .map_err(|e| Error::db(ErrorKind::Target, "recording a watermark", e))
-            },
-        )
-        .await?;
-    }
+    let recorded: Vec<String> = crate::sync::watermark_values(&coordinator, &tables, &marks)
+        .await?
+        .iter()
+        .map(|(name, value)| state::watermark_sql(name, value.as_deref(), false))
+        .collect();
+    state::record(&control, &recorded, "recording a watermark", &events).await?;
 
     events.send(Event::Stage(Stage::Data));
     let (levels, replica) = if plan.data_only {
@@ -306,19 +284,8 @@ async fn copy_locked(
     // tables whose values go to the blob store (their rows are rebuilt, not piped).
     let batching = Writes {
         all: ctx.rules.batched(),
-        batching: batch::Batching {
-            max_rows: ctx.rules.max_rows.unwrap_or(10_000) as usize,
-            max_bytes: ctx.rules.max_bytes.unwrap_or(64 * 1024 * 1024),
-            write: ctx.config.dsql.write,
-            namespace: plan.key_namespace,
-            fingerprints: ctx.config.copy.fingerprints,
-        },
-        uploader: match crate::blob::open(&ctx.config.blobs).await? {
-            Some(store) if tables.iter().any(TablePlan::has_blobs) => Some(Arc::new(
-                crate::blob::Uploader::new(store, &ctx.config.blobs, ctx.config.jobs())?,
-            )),
-            _ => None,
-        },
+        batching: batch::Batching::of(&ctx, plan.key_namespace, ctx.config.copy.fingerprints),
+        uploader: crate::blob::Uploader::for_tables(&ctx.config, &tables).await?,
     };
     for level in levels {
         let (rows, bytes, n) = copy_data(
@@ -367,19 +334,7 @@ async fn copy_locked(
     } else {
         state::FINISH_SQL.to_string()
     };
-    let control = &control;
-    crate::retry::retrying(
-        RetryPolicy::default(),
-        "recording the finished run",
-        Some(&events),
-        || async {
-            control
-                .batch_execute(&finish)
-                .await
-                .map_err(|e| Error::db(ErrorKind::Target, "recording the finished run", e))
-        },
-    )
-    .await?;
+    state::record(&control, &[finish], "recording the finished run", &events).await?;
     summary.retries = events.retries();
     summary.elapsed = started.elapsed();
     Ok(summary)
@@ -558,6 +513,20 @@ async fn load_levels(
             .into(),
     });
     let names: Vec<String> = tables.iter().map(|t| t.name.to_string()).collect();
+    let level = fk_levels(control, &names).await?;
+    let top = level.iter().copied().max().unwrap_or(0);
+    let mut out: Vec<Vec<WorkItem>> = vec![Vec::new(); top + 1];
+    for w in pending {
+        out[level[w.table]].push(w);
+    }
+    out.retain(|l| !l.is_empty());
+    Ok((out, false))
+}
+
+/// Each table's level in the target's foreign-key graph (`names`: the tables as the target
+/// names them): 0 for a table that references none of the others, else one more than its
+/// highest parent; tables in a foreign-key cycle share the level above all others.
+pub(crate) async fn fk_levels(control: &Client, names: &[String]) -> Result<Vec<usize>> {
     let rows = control
         .query(
             "SELECT cn.nspname || '.' || cr.relname, fn.nspname || '.' || fr.relname \
@@ -573,19 +542,18 @@ async fn load_levels(
         .map_err(|e| Error::db(ErrorKind::Target, "reading target foreign keys", e))?;
     let mut parents: HashMap<usize, HashSet<usize>> = HashMap::new();
     for r in rows {
-        let child: String = r.get(0);
-        let parent: String = r.get(1);
-        if let (Some(c), Some(p)) = (
-            names.iter().position(|n| *n == child),
-            names.iter().position(|n| *n == parent),
-        ) {
-            parents.entry(c).or_default().insert(p);
+        let (child, parent): (String, String) = (r.get(0), r.get(1));
+        // Several tables may share a target name (partitions merged into one table).
+        for c in (0..names.len()).filter(|&i| names[i] == child) {
+            for p in (0..names.len()).filter(|&i| names[i] == parent) {
+                parents.entry(c).or_default().insert(p);
+            }
         }
     }
-    let mut level = vec![usize::MAX; tables.len()];
-    for _ in 0..=tables.len() {
+    let mut level = vec![usize::MAX; names.len()];
+    for _ in 0..=names.len() {
         let mut changed = false;
-        for i in 0..tables.len() {
+        for i in 0..names.len() {
             let l = parents
                 .get(&i)
                 .map(|ps| ps.iter().map(|p| level[*p]).max().unwrap_or(0))
@@ -612,12 +580,7 @@ async fn load_levels(
             *l = top + 1;
         }
     }
-    let mut out: Vec<Vec<WorkItem>> = vec![Vec::new(); top + 2];
-    for w in pending {
-        out[level[w.table]].push(w);
-    }
-    out.retain(|l| !l.is_empty());
-    Ok((out, false))
+    Ok(level)
 }
 
 /// Turns off foreign-key checks and triggers for a session (`--data-only` loads).

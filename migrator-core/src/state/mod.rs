@@ -568,6 +568,51 @@ pub(crate) struct Manifest {
     pub watermarks: HashMap<String, Option<String>>,
 }
 
+impl Manifest {
+    /// Gives the plan's tables the chunks this manifest recorded (an earlier run's cut is
+    /// kept); a table it lacks is an error that ends with `advice`.
+    pub(crate) fn cut(&self, tables: &mut [crate::plan::TablePlan], advice: &str) -> Result<()> {
+        for t in tables {
+            let Some((chunking, chunks)) = self.chunks.get(&t.name.to_string()) else {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "table {} is not in the earlier run's manifest ({advice})",
+                        t.name
+                    ),
+                ));
+            };
+            t.chunking = chunking.clone();
+            t.chunks = chunks.clone();
+        }
+        Ok(())
+    }
+}
+
+/// Runs manifest statements one by one on `control`, each retried as the retry policy says.
+pub(crate) async fn record(
+    control: &Client,
+    statements: &[String],
+    what: &str,
+    events: &crate::events::EventSink,
+) -> Result<()> {
+    for sql in statements {
+        crate::retry::retrying(
+            crate::retry::RetryPolicy::default(),
+            what,
+            Some(events),
+            || async {
+                control
+                    .batch_execute(sql)
+                    .await
+                    .map_err(|e| Error::db(ErrorKind::Target, what, e))
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Reads the whole manifest, if the target has one.
 pub(crate) async fn load(client: &Client) -> Result<Option<Manifest>> {
     let Some(summary) = read_manifest(client).await? else {

@@ -175,19 +175,10 @@ async fn sync_locked(
         ));
     }
     let mut tables: Vec<TablePlan> = plan.tables.clone();
-    for t in &mut tables {
-        let Some((chunking, chunks)) = manifest.chunks.get(&t.name.to_string()) else {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                format!(
-                    "table {} is not in the copy's manifest (it is new in the source): copy it with `migrator copy --restart`",
-                    t.name
-                ),
-            ));
-        };
-        t.chunking = chunking.clone();
-        t.chunks = chunks.clone();
-    }
+    manifest.cut(
+        &mut tables,
+        "it is new in the source: copy it with `migrator copy --restart`",
+    )?;
     let snapshot = snapshot::export(&coordinator).await?;
     events.send(Event::Stage(Stage::Sync));
     // Watermark tables with a recorded value: changed rows by watermark, not fingerprints.
@@ -219,19 +210,8 @@ async fn sync_locked(
         ctx: ctx.clone(),
         snapshot,
         tables: tables.clone(),
-        batching: batch::Batching {
-            max_rows: ctx.rules.max_rows.unwrap_or(10_000) as usize,
-            max_bytes: ctx.rules.max_bytes.unwrap_or(64 * 1024 * 1024),
-            write: ctx.config.dsql.write,
-            namespace: plan.key_namespace,
-            fingerprints: true,
-        },
-        uploader: match crate::blob::open(&ctx.config.blobs).await? {
-            Some(store) if tables.iter().any(TablePlan::has_blobs) => Some(Arc::new(
-                crate::blob::Uploader::new(store, &ctx.config.blobs, ctx.config.jobs())?,
-            )),
-            _ => None,
-        },
+        batching: batch::Batching::of(&ctx, plan.key_namespace, true),
+        uploader: crate::blob::Uploader::for_tables(&ctx.config, &tables).await?,
         names: Arc::new(BlobNames::of(&ctx.config.blobs)?),
         events: events.clone(),
         cancel,
@@ -523,7 +503,8 @@ async fn sync_locked(
     }
 
     // 3. Writes: upserts parents first, deletes children first.
-    let levels = fk_levels(&control, &tables).await?;
+    let names: Vec<String> = tables.iter().map(|t| t.target.to_string()).collect();
+    let levels = crate::copy::fk_levels(&control, &names).await?;
     let by_level = |map: &BTreeMap<usize, Vec<Vec<String>>>, reverse: bool| {
         let mut out: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for ti in map.keys() {
@@ -589,21 +570,7 @@ async fn sync_locked(
         statements.push(state::watermark_sql(name, value.as_deref(), true));
     }
     statements.dedup();
-    for sql in statements {
-        let control = &control;
-        crate::retry::retrying(
-            crate::retry::RetryPolicy::default(),
-            "recording the sync",
-            Some(&events),
-            || async {
-                control
-                    .batch_execute(&sql)
-                    .await
-                    .map_err(|e| Error::db(ErrorKind::Target, "recording the sync", e))
-            },
-        )
-        .await?;
-    }
+    state::record(&control, &statements, "recording the sync", &events).await?;
 
     // 5. Sequences and identities, past the source's values again.
     let todo: Vec<usize> = plan
@@ -778,54 +745,6 @@ pub(crate) async fn watermark_values(
         out.push((t.name.clone(), v));
     }
     Ok(out)
-}
-
-/// Each table's level in the target's foreign-key graph: 0 for a table that references no
-/// other, else one more than its highest parent; tables in a cycle share the top level.
-async fn fk_levels(control: &Client, tables: &[TablePlan]) -> Result<Vec<usize>> {
-    let rows = control
-        .query(
-            "SELECT cn.nspname || '.' || cr.relname, fn.nspname || '.' || fr.relname \
-             FROM pg_catalog.pg_constraint c \
-             JOIN pg_catalog.pg_class cr ON cr.oid = c.conrelid \
-             JOIN pg_catalog.pg_namespace cn ON cn.oid = cr.relnamespace \
-             JOIN pg_catalog.pg_class fr ON fr.oid = c.confrelid \
-             JOIN pg_catalog.pg_namespace fn ON fn.oid = fr.relnamespace \
-             WHERE c.contype = 'f' AND c.conrelid <> c.confrelid",
-            &[],
-        )
-        .await
-        .map_err(|e| Error::db(ErrorKind::Target, "reading target foreign keys", e))?;
-    let names: Vec<String> = tables.iter().map(|t| t.target.to_string()).collect();
-    let mut parents: HashMap<usize, HashSet<usize>> = HashMap::new();
-    for r in rows {
-        let (child, parent): (String, String) = (r.get(0), r.get(1));
-        for c in names.iter().enumerate().filter(|(_, n)| **n == child) {
-            for p in names.iter().enumerate().filter(|(_, n)| **n == parent) {
-                parents.entry(c.0).or_default().insert(p.0);
-            }
-        }
-    }
-    let mut level = vec![0usize; tables.len()];
-    // Longest path, bounded: a cycle stops growing at the table count.
-    for _ in 0..tables.len() {
-        let mut moved = false;
-        for i in 0..tables.len() {
-            let l = parents
-                .get(&i)
-                .map(|ps| ps.iter().map(|p| level[*p] + 1).max().unwrap_or(0))
-                .unwrap_or(0)
-                .min(tables.len());
-            if l > level[i] {
-                level[i] = l;
-                moved = true;
-            }
-        }
-        if !moved {
-            break;
-        }
-    }
-    Ok(level)
 }
 
 impl Pool {
