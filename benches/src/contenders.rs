@@ -341,6 +341,18 @@ pub fn all(jobs: usize, pgcopydb: Option<&Path>) -> Vec<Contender> {
             Tool::MigratorSync(Workload::Spread),
             false,
         ),
+        Contender {
+            config: "[sync]\nchanges = \"fingerprints\"\n",
+            ..c(
+                "e-sync-spread-fp",
+                format!(
+                    "migrator sync --jobs {jobs}, 1% changed across all keys, sync.changes = fingerprints"
+                ),
+                Scenario::Sync,
+                Tool::MigratorSync(Workload::Spread),
+                false,
+            )
+        },
         c(
             "e-sync-recent",
             format!("migrator sync --jobs {jobs}, 1% of the rows changed among the newest"),
@@ -752,6 +764,9 @@ impl Bench<'_> {
                 let mut cmd = Command::new(self.migrator);
                 let src = self.read_url(c);
                 cmd.args(["sync", "--source", &src, "--target", &tgt, "--jobs", &jobs]);
+                if !c.config.is_empty() {
+                    cmd.arg("--config").arg(self.config_file(c));
+                }
                 cmd
             }
             Tool::MigratorVerify { checksums } => {

@@ -269,9 +269,10 @@ pub async fn sync(m: &Migration, plan: &Plan) -> Result<SyncSummary, Error> {
 
 pub fn sync_summary(s: &SyncSummary) {
     println!(
-        "synced in {:.1}s: {} chunks checked, {} changed, {} added past the old ends; {} rows written, {} deleted",
+        "synced in {:.1}s: {} chunks checked ({} by transaction ids), {} changed, {} added past the old ends; {} rows written, {} deleted",
         s.elapsed.as_secs_f64(),
         s.chunks_checked,
+        s.chunks_by_xid,
         s.chunks_changed,
         s.chunks_added,
         s.rows_written,

@@ -35,6 +35,8 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct SyncConfig {
+    /// How sync finds the rows that changed in a chunk since the copy (or the last sync).
+    pub changes: ChangeDetection,
     /// Tables whose changed rows `sync` selects by a column the application sets on every
     /// insert and update (`updated_at`), instead of by fingerprints.
     pub watermarks: Vec<Watermark>,
@@ -47,10 +49,25 @@ pub struct SyncConfig {
 impl Default for SyncConfig {
     fn default() -> Self {
         SyncConfig {
+            changes: ChangeDetection::Xid,
             watermarks: Vec::new(),
             overlap_seconds: 600,
         }
     }
+}
+
+/// `[sync] changes`: how sync tells which rows changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum ChangeDetection {
+    /// Rows whose inserting transaction (`xmin`) is not older than the snapshot of the copy
+    /// or last sync, found by the source without sending the rest; deletes by the keys
+    /// left. Used for chunks with stored row digests; others are fingerprinted.
+    Xid,
+    /// Every chunk streamed from the source and fingerprinted again: for a source whose
+    /// transaction ids cannot be trusted to grow (restored to an earlier point in time).
+    Fingerprints,
 }
 
 /// `[[sync.watermarks]]`: a table and its `updated_at`-style column.

@@ -127,9 +127,10 @@ pub mod verify;
 use std::sync::Arc;
 
 pub use config::{
-    ArrayMapping, BlobColumn, BlobNaming, BlobsConfig, ChecksumCalculation, Config, CopyConfig,
-    DsqlConfig, DsqlWrite, ForeignKeyMode, ForeignKeysConfig, KeyStrategy, KeysConfig, Profile,
-    S3Config, SyncConfig, TableSelection, TargetConfig, TypesConfig, Watermark,
+    ArrayMapping, BlobColumn, BlobNaming, BlobsConfig, ChangeDetection, ChecksumCalculation,
+    Config, CopyConfig, DsqlConfig, DsqlWrite, ForeignKeyMode, ForeignKeysConfig, KeyStrategy,
+    KeysConfig, Profile, S3Config, SyncConfig, TableSelection, TargetConfig, TypesConfig,
+    Watermark,
 };
 pub use conn::{Endpoint, TlsMode};
 pub use copy::CopySummary;

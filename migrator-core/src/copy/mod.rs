@@ -272,6 +272,15 @@ async fn copy_locked(
         .map(|(name, value)| state::watermark_sql(name, value.as_deref(), false))
         .collect();
     state::record(&control, &recorded, "recording a watermark", &events).await?;
+    // Where the source's transaction ids stood: what sync takes as changed since the copy.
+    let horizon = snapshot::horizon(&coordinator).await?;
+    state::record(
+        &control,
+        &[state::horizon_sql(horizon.xmin, false)],
+        "recording the snapshot's transaction ids",
+        &events,
+    )
+    .await?;
 
     events.send(Event::Stage(Stage::Data));
     let (levels, replica) = if plan.data_only {

@@ -124,7 +124,17 @@ pub(crate) async fn plan_chunks(
 ) -> Result<(Chunking, Vec<Chunk>)> {
     let bytes = t.bytes.max(0) as u64;
     if bytes <= chunk_bytes {
-        return Ok(whole());
+        // One chunk; still cut by its integer key where it has one, so that copy records
+        // the rows' digests, which let sync find changes without reading the rows.
+        return Ok(match &t.int_key {
+            Some(col) => (
+                Chunking::KeyRange {
+                    column: col.clone(),
+                },
+                whole().1,
+            ),
+            None => whole(),
+        });
     }
     let n = bytes.div_ceil(chunk_bytes).min(100_000);
     let err = |e| Error::db(ErrorKind::Source, format!("sizing chunks of {}", t.name), e);

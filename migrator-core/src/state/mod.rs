@@ -14,7 +14,7 @@ use crate::sql::{QualName, literal};
 use crate::verify::digest::Fingerprint;
 
 /// Manifest layout version.
-const FORMAT: i32 = 2;
+const FORMAT: i32 = 3;
 
 /// The advisory lock key that marks a target as in use by a run ("MIGRATOR" in ASCII).
 const LOCK_KEY: i64 = 0x4D49_4752_4154_4F52;
@@ -448,7 +448,7 @@ pub(crate) const MANIFEST_DDL: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS _migrator.run (singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton), \
      format int NOT NULL, source_id text NOT NULL, source text NOT NULL, profile text NOT NULL, \
      data_only boolean NOT NULL, key_namespace text, started_at timestamptz NOT NULL DEFAULT now(), \
-     finished_at timestamptz)",
+     finished_at timestamptz, xid_horizon bigint)",
     "CREATE TABLE IF NOT EXISTS _migrator.chunk (table_name text NOT NULL, chunk_no int NOT NULL, \
      chunking text NOT NULL, lower_bound bigint, upper_bound bigint, PRIMARY KEY (table_name, chunk_no))",
     "CREATE TABLE IF NOT EXISTS _migrator.chunk_done (table_name text NOT NULL, chunk_no int NOT NULL, \
@@ -566,6 +566,9 @@ pub(crate) struct Manifest {
     pub finished: bool,
     /// Watermark values recorded per table (`None`: the table was empty).
     pub watermarks: HashMap<String, Option<String>>,
+    /// The source's xmin (64-bit) under the snapshot of the first copy run, or of the
+    /// last sync: every row version written since carries an id not older.
+    pub xid_horizon: Option<i64>,
 }
 
 impl Manifest {
@@ -619,14 +622,15 @@ pub(crate) async fn load(client: &Client) -> Result<Option<Manifest>> {
         return Ok(None);
     };
     let err = || target_err("reading the manifest");
+    let run = client
+        .query_one("SELECT key_namespace, xid_horizon FROM _migrator.run", &[])
+        .await
+        .map_err(err())?;
     let mut m = Manifest {
         source_id: summary.source_id,
         data_only: summary.data_only,
-        key_namespace: client
-            .query_one("SELECT key_namespace FROM _migrator.run", &[])
-            .await
-            .map_err(err())?
-            .get(0),
+        key_namespace: run.get(0),
+        xid_horizon: run.get(1),
         ..Manifest::default()
     };
     for r in client
@@ -804,6 +808,26 @@ pub(crate) async fn read_digests(
     Ok(out)
 }
 
+/// Drops one generation of a chunk's row digests that holds `rows` entries: a statement
+/// per block, so that no transaction deletes more than a block's bytes.
+pub(crate) fn drop_generation_sql(
+    table: &QualName,
+    chunk: u32,
+    generation: i32,
+    rows: i64,
+) -> Vec<String> {
+    let blocks = (rows.max(0) as usize).div_ceil(DIGEST_BLOCK).max(1);
+    (0..blocks)
+        .map(|b| {
+            format!(
+                "DELETE FROM _migrator.row_digest WHERE table_name = {} AND chunk_no = {chunk} \
+                 AND generation = {generation} AND block_no = {b}",
+                literal(&table.to_string())
+            )
+        })
+        .collect()
+}
+
 /// Drops a chunk's row digests of every generation but `keep`.
 pub(crate) fn drop_digests_sql(table: &QualName, chunk: u32, keep: Option<i32>) -> String {
     format!(
@@ -859,6 +883,19 @@ pub(crate) fn chunk_sql(table: &QualName, chunking: &Chunking, chunk: &Chunk) ->
         literal(&serde_json::to_string(chunking).expect("chunking serializes")),
         chunk.lower.map_or("NULL".into(), |v| v.to_string()),
         chunk.upper.map_or("NULL".into(), |v| v.to_string())
+    )
+}
+
+/// The statement that records the source's xid horizon: the first copy run's only (a
+/// resumed copy's rows are at least that new), or replacing it (`sync`, as its last step).
+pub(crate) fn horizon_sql(xmin: i64, replace: bool) -> String {
+    format!(
+        "UPDATE _migrator.run SET xid_horizon = {xmin}{}",
+        if replace {
+            ""
+        } else {
+            " WHERE xid_horizon IS NULL"
+        }
     )
 }
 

@@ -1,13 +1,17 @@
 //! Final sync: brings a target that `copy` filled up to date with the source, in time
-//! proportional to what changed. Under a new snapshot the source fingerprints every chunk
-//! again (no row moves); a chunk whose fingerprint differs from the one its copy recorded,
-//! and every key range past the table's old end, is compared row by row with the target
-//! (row digests, see `verify::digest`), and only the rows that differ are written: upserts
-//! parents first, then deletes children first, each transaction under the profile's limits
-//! (rows are built exactly as copy builds them: UUID keys, blob objects uploaded before the
-//! transaction that names them). Then the chunks' new fingerprints are recorded and
-//! sequences advanced again. Every write is an upsert or a delete by key, so an interrupted
-//! sync is simply run again.
+//! proportional to what changed. Under a new snapshot every chunk is probed. A chunk of an
+//! integer key whose rows' digests the target stores is probed by transaction ids: the
+//! source sends only the row versions written since the copy's (or the last sync's)
+//! snapshot, which are hashed and compared with the stored digests, and counts the chunk's
+//! rows; keys that vanished show in the count and are then named from the chunk's keys. Other chunks are streamed and
+//! fingerprinted again; a changed fingerprint is narrowed to rows by the stored digests or,
+//! without them, by comparing the chunk row by row with the target (`verify::digest`). Key
+//! ranges past a table's old end become new chunks. Only rows that differ are written:
+//! upserts parents first, then deletes children first, each transaction under the profile's
+//! limits (rows are built exactly as copy builds them: UUID keys, blob objects uploaded
+//! before the transaction that names them). Then the chunks' new state is recorded, the
+//! snapshot's transaction horizon last, and sequences are advanced again. Every write is an
+//! upsert or a delete by key, so an interrupted sync is simply run again.
 //!
 //! Tables a range cannot cut on both sides (no integer key, a key the target turns into a
 //! UUID, partitions merged into one target table) are compared whole when any of their
@@ -25,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::instrument::WithSubscriber;
 
 use crate::Ctx;
+use crate::config::ChangeDetection;
 use crate::context::Purpose;
 use crate::copy::{batch, post, snapshot};
 use crate::error::{Error, ErrorKind, Result};
@@ -40,8 +45,11 @@ use crate::verify::digest::{self, BlobNames, Fingerprint, RowDiff, Unit};
 pub struct SyncSummary {
     /// Tables in the plan.
     pub tables: usize,
-    /// Chunks whose source fingerprint was recomputed.
+    /// Chunks probed for changes under the new snapshot.
     pub chunks_checked: usize,
+    /// Of those, chunks whose changed rows the source named by transaction ids (the rest
+    /// were streamed and fingerprinted).
+    pub chunks_by_xid: usize,
     /// Chunks whose rows changed since the copy (or the last sync).
     pub chunks_changed: usize,
     /// Chunks added for key ranges past a table's old end.
@@ -78,9 +86,14 @@ struct Probe {
     new_range: bool,
 }
 
-/// What fingerprinting a chunk found.
+/// What probing a chunk found.
 struct Probed {
-    fp: Fingerprint,
+    /// Whether the chunk's rows differ from what the target was given.
+    changed: bool,
+    /// Whether transaction ids told (no fingerprint was computed).
+    by_xid: bool,
+    /// What to record for the chunk once the target holds its rows.
+    fp: Option<Fingerprint>,
     /// Source keys of rows new or changed, and of rows gone, from the stored row digests.
     changes: Option<(Vec<i64>, Vec<i64>)>,
     /// The row digests stored for the new state (not yet in use): generation and rows.
@@ -114,6 +127,9 @@ enum Outcome {
 struct Pool {
     ctx: Arc<Ctx>,
     snapshot: String,
+    /// The condition selecting row versions newer than the copy's (or last sync's)
+    /// snapshot, where the source's transaction ids allow it.
+    since: Option<Arc<str>>,
     tables: Arc<Vec<TablePlan>>,
     batching: batch::Batching,
     uploader: Option<Arc<crate::blob::Uploader>>,
@@ -180,6 +196,22 @@ async fn sync_locked(
         "it is new in the source: copy it with `migrator copy --restart`",
     )?;
     let snapshot = snapshot::export(&coordinator).await?;
+    let horizon = snapshot::horizon(&coordinator).await?;
+    let since = match (ctx.config.sync.changes, manifest.xid_horizon) {
+        (ChangeDetection::Xid, Some(h)) => {
+            let since = horizon.changed_since(h);
+            if since.is_none() {
+                events.send(Event::Warning {
+                    message: "the source's transaction ids are not comparable with the copy's \
+                              (restored, or over a billion transactions later): every chunk is \
+                              fingerprinted again"
+                        .into(),
+                });
+            }
+            since
+        }
+        _ => None,
+    };
     events.send(Event::Stage(Stage::Sync));
     // Watermark tables with a recorded value: changed rows by watermark, not fingerprints.
     let marks = watermark_columns(&ctx, &coordinator, &tables).await?;
@@ -209,6 +241,7 @@ async fn sync_locked(
     let pool = Pool {
         ctx: ctx.clone(),
         snapshot,
+        since: since.map(Arc::from),
         tables: tables.clone(),
         batching: batch::Batching::of(&ctx, plan.key_namespace, true),
         uploader: crate::blob::Uploader::for_tables(&ctx.config, &tables).await?,
@@ -289,7 +322,8 @@ async fn sync_locked(
         let Some(Outcome::Fingerprint(p)) = results.next() else {
             return Err(Error::internal("fingerprint result missing"));
         };
-        if c.recorded.as_ref() != Some(&p.fp) {
+        summary.chunks_by_xid += usize::from(p.by_xid);
+        if p.changed {
             changed.insert((c.table, c.chunk.no));
             if let Some(k) = p.changes {
                 known.insert((c.table, c.chunk.no), k);
@@ -298,7 +332,9 @@ async fn sync_locked(
                 new_digests.insert((c.table, c.chunk.no), d);
             }
         }
-        fresh.insert((c.table, c.chunk.no), p.fp);
+        if let Some(fp) = p.fp {
+            fresh.insert((c.table, c.chunk.no), fp);
+        }
     }
     // New chunks past the old end, cut like copy cuts: by the table's bytes per row.
     let mut added: Vec<(usize, Chunk, Chunk)> = Vec::new();
@@ -339,19 +375,18 @@ async fn sync_locked(
     // The new chunks go into the manifest first, without fingerprints: should this sync
     // stop before its end, the next one compares them with the target, which then may
     // hold some of their rows.
-    for (ti, closed, c) in &added {
-        let t = &tables[*ti];
-        for sql in [
-            state::chunk_sql(&t.name, &t.chunking, closed),
-            state::chunk_sql(&t.name, &t.chunking, c),
-            state::chunk_synced_sql(&t.name, c.no, None, None),
-        ] {
-            control
-                .batch_execute(&sql)
-                .await
-                .map_err(|e| Error::db(ErrorKind::Target, "recording new chunks", e))?;
-        }
-    }
+    let recorded: Vec<String> = added
+        .iter()
+        .flat_map(|(ti, closed, c)| {
+            let t = &tables[*ti];
+            [
+                state::chunk_sql(&t.name, &t.chunking, closed),
+                state::chunk_sql(&t.name, &t.chunking, c),
+                state::chunk_synced_sql(&t.name, c.no, None, None),
+            ]
+        })
+        .collect();
+    state::record(&control, &recorded, "recording new chunks", &events).await?;
     let added_tasks: Vec<Task> = added
         .iter()
         .map(|(ti, _, c)| {
@@ -366,7 +401,9 @@ async fn sync_locked(
         .collect();
     for ((ti, _, c), r) in added.iter().zip(pool.run(added_tasks).await?) {
         if let Outcome::Fingerprint(p) = r {
-            fresh.insert((*ti, c.no), p.fp);
+            if let Some(fp) = p.fp {
+                fresh.insert((*ti, c.no), fp);
+            }
             changed.insert((*ti, c.no));
             if let Some(k) = p.changes {
                 known.insert((*ti, c.no), k);
@@ -560,6 +597,12 @@ async fn sync_locked(
         // The row digests of the new state come into use with it; older ones go.
         let digests = new_digests.get(&(*ti, *no)).copied();
         statements.push(state::chunk_synced_sql(&t.name, *no, fp.as_ref(), digests));
+        if let Some(&(old, rows)) = manifest.digests.get(&(t.name.to_string(), *no))
+            && digests.map(|(g, _)| g) != Some(old)
+        {
+            statements.extend(state::drop_generation_sql(&t.name, *no, old, rows));
+        }
+        // Leftovers of an interrupted sync, if any.
         statements.push(state::drop_digests_sql(
             &t.name,
             *no,
@@ -569,7 +612,18 @@ async fn sync_locked(
     for (name, value) in &new_marks {
         statements.push(state::watermark_sql(name, value.as_deref(), true));
     }
+    // A table synced by its watermark keeps no row digests or fingerprints: they would
+    // describe its rows as the copy saw them, not as they are now.
+    for (ti, _) in &marked {
+        let t = &tables[*ti];
+        for c in &t.chunks {
+            statements.push(state::chunk_synced_sql(&t.name, c.no, None, None));
+            statements.push(state::drop_digests_sql(&t.name, c.no, None));
+        }
+    }
     statements.dedup();
+    // Last: every chunk now holds the rows this snapshot saw.
+    statements.push(state::horizon_sql(horizon.xmin, true));
     state::record(&control, &statements, "recording the sync", &events).await?;
 
     // 5. Sequences and identities, past the source's values again.
@@ -597,58 +651,242 @@ async fn sync_locked(
     Ok(summary)
 }
 
-/// Fingerprints a chunk under the sync's snapshot. For a key-range chunk whose fingerprint
-/// changed, the rows' digests are compared with those stored at copy (or the last sync),
-/// which names the rows to write and to delete without reading the target; the new digests
-/// are stored as a generation not yet in use.
+/// What probing chunks needs besides sessions.
+struct Probing<'a> {
+    ctx: &'a Ctx,
+    tables: &'a [TablePlan],
+    /// The condition selecting row versions written since the horizon, where usable.
+    since: Option<&'a str>,
+    events: &'a EventSink,
+}
+
+/// Probes a chunk under the sync's snapshot. A key-range chunk with stored row digests is
+/// probed by transaction ids where the source allows it (`probe_by_xid`). Otherwise its rows
+/// are streamed and fingerprinted; when the fingerprint changed, the rows' digests compared
+/// with the stored ones name the rows to write and to delete without reading the target.
+/// Either way the new digests are stored as a generation not yet in use.
 async fn probe_chunk(
-    ctx: &Ctx,
+    env: &Probing<'_>,
     source: &Client,
     reader: &Client,
     writer: &mut Option<Client>,
-    tables: &[TablePlan],
     p: Probe,
 ) -> Result<Probed> {
-    let t = &tables[p.table];
+    let t = &env.tables[p.table];
+    // Stored digests that do not add up (an interrupted write) are not trusted.
+    let mut old = None;
+    if let (Some((generation, rows)), false) = (p.stored, p.new_range) {
+        let d = state::read_digests(reader, &t.name, p.chunk, generation).await?;
+        if d.len() as i64 == rows {
+            old = Some(d);
+        }
+    }
+    if let (Some(since), Some(old)) = (env.since, &old)
+        && let Some(probed) = probe_by_xid(env, source, writer, &p, since, old).await?
+    {
+        return Ok(probed);
+    }
     let (fp, entries) = digest::fingerprint(source, t, &p.conditions).await?;
     let mut out = Probed {
+        changed: p.recorded.as_ref() != Some(&fp),
+        by_xid: false,
         changes: None,
         digests: None,
-        fp,
+        fp: Some(fp),
     };
     let Some(entries) = entries else {
         return Ok(out);
     };
-    if p.recorded.as_ref() == Some(&out.fp) {
+    if !out.changed {
         return Ok(out);
     }
     if p.new_range {
         // Every row is new to the target.
         out.changes = Some(digest::compare_entries(&[], &entries));
-    } else if let Some((generation, rows)) = p.stored {
-        let old = state::read_digests(reader, &t.name, p.chunk, generation).await?;
-        // Digests that do not add up (an interrupted write) are not trusted.
-        if old.len() as i64 == rows {
-            out.changes = Some(digest::compare_entries(&old, &entries));
-        }
+    } else if let Some(old) = &old {
+        out.changes = Some(digest::compare_entries(old, &entries));
     }
-    let generation = p.stored.map_or(0, |(g, _)| g + 1);
-    if writer.is_none() {
-        *writer = Some(ctx.target_session(Purpose::Writer).await?);
-    }
-    let w = writer.as_ref().expect("open");
-    w.batch_execute(&format!(
-        "DELETE FROM _migrator.row_digest WHERE table_name = {} AND chunk_no = {} AND generation = {generation}",
-        crate::sql::literal(&t.name.to_string()),
-        p.chunk
-    ))
-    .await
-    .map_err(|e| Error::db(ErrorKind::Target, "storing row digests", e))?;
-    for (block, part) in entries.chunks(state::DIGEST_BLOCK).enumerate() {
-        state::write_digest_block(w, &t.name, p.chunk, generation, block as i32, part).await?;
-    }
-    out.digests = Some((generation, entries.len() as i64));
+    out.digests = Some(store_digests(env, writer, &p, &entries).await?);
     Ok(out)
+}
+
+/// Probes a chunk by transaction ids: the source counts the chunk's rows and sends only
+/// the rows whose version was written since the copy's (or last sync's) snapshot, hashed
+/// here as copy hashed them; those whose hash differs from the stored digest (or whose key
+/// is new) are the rows to write. Keys that vanished show in the count against the stored
+/// digests; only then are the chunk's keys read to name them. The new digests and the
+/// chunk's fingerprint follow exactly from the old ones. `None` when the stored digests do
+/// not add up with the source's count (the chunk is then fingerprinted whole).
+async fn probe_by_xid(
+    env: &Probing<'_>,
+    source: &Client,
+    writer: &mut Option<Client>,
+    p: &Probe,
+    since: &str,
+    old: &[(i64, u64)],
+) -> Result<Option<Probed>> {
+    let t = &env.tables[p.table];
+    let Chunking::KeyRange { column } = &t.chunking else {
+        return Err(Error::internal("row digests without a key range"));
+    };
+    let k = ident(column);
+    let err = |e| Error::db(ErrorKind::Source, "probing a chunk", e).with_table(&t.name);
+    let from = format!(
+        "FROM ONLY {}{}",
+        t.name.sql(),
+        digest::where_clause(&p.conditions)
+    );
+    let rows: i64 = source
+        .query_one(&format!("SELECT count(*)::int8 {from}"), &[])
+        .await
+        .map_err(err)?
+        .get(0);
+    let mut conditions = p.conditions.clone();
+    conditions.push(since.to_string());
+    let (_, fresh) = digest::fingerprint(source, t, &conditions).await?;
+    let fresh = fresh.ok_or_else(|| Error::internal("a key-range chunk without row digests"))?;
+    let stored = |key: i64| {
+        old.binary_search_by_key(&key, |e| e.0)
+            .ok()
+            .map(|i| old[i].1)
+    };
+    // A row written since is new to the target, or changed, or written with what it held.
+    let written: Vec<i64> = fresh
+        .iter()
+        .filter(|(key, hash)| stored(*key) != Some(*hash))
+        .map(|e| e.0)
+        .collect();
+    let new_keys = fresh.iter().filter(|e| stored(e.0).is_none()).count() as i64;
+    // Every key new to the chunk was written since, so what the count lacks was deleted.
+    let gone: Vec<i64> = if old.len() as i64 + new_keys > rows {
+        let mut present: Vec<i64> = source
+            .query_one(
+                &format!("SELECT coalesce(array_agg({k}::int8), '{{}}') {from}"),
+                &[],
+            )
+            .await
+            .map_err(err)?
+            .get(0);
+        present.sort_unstable();
+        old.iter()
+            .map(|e| e.0)
+            .filter(|k| present.binary_search(k).is_err())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if old.len() as i64 + new_keys - gone.len() as i64 != rows {
+        return Ok(None);
+    }
+    if written.is_empty() && gone.is_empty() {
+        return Ok(Some(Probed {
+            changed: false,
+            by_xid: true,
+            fp: None,
+            changes: None,
+            digests: None,
+        }));
+    }
+    // The stored digests, less the rows gone, with the rows written since as they are now.
+    let mut entries: Vec<(i64, u64)> = old
+        .iter()
+        .filter(|e| {
+            gone.binary_search(&e.0).is_err() && fresh.binary_search_by_key(&e.0, |f| f.0).is_err()
+        })
+        .chain(fresh.iter())
+        .copied()
+        .collect();
+    entries.sort_unstable();
+    let mut fp = digest::ChunkHasher::default();
+    for &(key, hash) in &entries {
+        fp.add(hash, Some(key));
+    }
+    let digests = store_digests(env, writer, p, &entries).await?;
+    Ok(Some(Probed {
+        changed: true,
+        by_xid: true,
+        fp: Some(fp.finish()),
+        changes: Some((written, gone)),
+        digests: Some(digests),
+    }))
+}
+
+/// Stores a chunk's row digests as the generation after the one in use (not yet in use
+/// itself: the manifest switches to it once the target holds the rows). A block per
+/// statement, each retried as the retry policy says (a block is replaced whole, so a retry
+/// is harmless); then blocks an interrupted earlier attempt left past the end go.
+async fn store_digests(
+    env: &Probing<'_>,
+    writer: &mut Option<Client>,
+    p: &Probe,
+    entries: &[(i64, u64)],
+) -> Result<(i32, i64)> {
+    let (ctx, events, t) = (env.ctx, env.events, &env.tables[p.table]);
+    let generation = p.stored.map_or(0, |(g, _)| g + 1);
+    let blocks: Vec<&[(i64, u64)]> = entries.chunks(state::DIGEST_BLOCK).collect();
+    let what = format!("storing row digests of {}", t.name);
+    let mut session = writer.take();
+    for (block, part) in blocks.iter().enumerate() {
+        session = Some(
+            with_session(ctx, &mut session, &what, events, |w| async move {
+                state::write_digest_block(&w, &t.name, p.chunk, generation, block as i32, part)
+                    .await
+                    .map(|()| w)
+            })
+            .await?,
+        );
+    }
+    let leftovers = format!(
+        "DELETE FROM _migrator.row_digest WHERE table_name = {} AND chunk_no = {} \
+         AND generation = {generation} AND block_no >= {}",
+        crate::sql::literal(&t.name.to_string()),
+        p.chunk,
+        blocks.len()
+    );
+    let leftovers = leftovers.as_str();
+    session = Some(
+        with_session(ctx, &mut session, &what, events, |w| async move {
+            w.batch_execute(leftovers)
+                .await
+                .map_err(|e| Error::db(ErrorKind::Target, "storing row digests", e))
+                .map(|()| w)
+        })
+        .await?,
+    );
+    *writer = session;
+    Ok((generation, entries.len() as i64))
+}
+
+/// Runs `op` on a target session (the one given while it is open, else a new one), retried
+/// as the retry policy says; `op` hands the session back when it succeeds.
+async fn with_session<F, Fut>(
+    ctx: &Ctx,
+    session: &mut Option<Client>,
+    what: &str,
+    events: &EventSink,
+    op: F,
+) -> Result<Client>
+where
+    F: Fn(Client) -> Fut,
+    Fut: std::future::Future<Output = Result<Client>>,
+{
+    crate::retry::retrying(
+        crate::retry::RetryPolicy::default(),
+        what,
+        Some(events),
+        || {
+            let open = session.take().filter(|c| !c.is_closed());
+            let op = &op;
+            async move {
+                let client = match open {
+                    Some(c) => c,
+                    None => ctx.target_session(Purpose::Writer).await?,
+                };
+                op(client).await
+            }
+        },
+    )
+    .await
 }
 
 /// A table whose changed rows sync selects by a watermark column.
@@ -767,6 +1005,7 @@ impl Pool {
             let queue = queue.clone();
             let ctx = self.ctx.clone();
             let snapshot = self.snapshot.clone();
+            let since = self.since.clone();
             let tables = self.tables.clone();
             let batching = self.batching.clone();
             let uploader = self.uploader.clone();
@@ -787,10 +1026,17 @@ impl Pool {
                         let next = queue.lock().unwrap().pop_front();
                         let Some((i, task)) = next else { break };
                         let r = match task {
-                            Task::Fingerprint(p) => Outcome::Fingerprint(
-                                probe_chunk(&ctx, &source, &reader, &mut writer, &tables, p)
-                                    .await?,
-                            ),
+                            Task::Fingerprint(p) => {
+                                let env = Probing {
+                                    ctx: &ctx,
+                                    tables: &tables,
+                                    since: since.as_deref(),
+                                    events: &events,
+                                };
+                                Outcome::Fingerprint(
+                                    probe_chunk(&env, &source, &reader, &mut writer, p).await?,
+                                )
+                            }
                             Task::Keys(ti, conditions) => {
                                 let t = &tables[ti];
                                 let keys: Vec<String> =

@@ -30,7 +30,7 @@ pub(crate) struct Fingerprint {
     pub max_key: Option<i64>,
 }
 
-fn where_clause(conditions: &[String]) -> String {
+pub(crate) fn where_clause(conditions: &[String]) -> String {
     if conditions.is_empty() {
         String::new()
     } else {
