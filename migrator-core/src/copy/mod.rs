@@ -361,7 +361,10 @@ async fn create_schema(
         .transaction()
         .await
         .map_err(|e| Error::db(ErrorKind::Target, "starting the schema transaction", e))?;
-    let manifest = state::MANIFEST_DDL.iter().map(|s| s.to_string());
+    let manifest = state::MANIFEST_DDL
+        .iter()
+        .chain(state::MANIFEST_POSTGRES_DDL)
+        .map(|s| s.to_string());
     for s in manifest.chain(state::manifest_rows(plan, source_id, 1000)) {
         tx.batch_execute(&s)
             .await

@@ -254,6 +254,15 @@ async fn sync_locked(
         ..SyncSummary::default()
     };
 
+    let mut phase = Instant::now();
+    let mut lap = |what: &str| {
+        tracing::info!(
+            phase = what,
+            seconds = phase.elapsed().as_secs_f64(),
+            "sync phase done"
+        );
+        phase = Instant::now();
+    };
     // 1. Every chunk's fingerprint, under the new snapshot; rows past each table's old end.
     let mut checks = Vec::new();
     let mut tails = Vec::new();
@@ -437,6 +446,7 @@ async fn sync_locked(
             .extend(gone.iter().map(|k| vec![target_key(*k)]));
     }
 
+    lap("probing chunks");
     // 2. Units to compare row by row.
     let mut groups: BTreeMap<QualName, Vec<usize>> = BTreeMap::new();
     for (i, t) in tables.iter().enumerate() {
@@ -539,6 +549,7 @@ async fn sync_locked(
         keys.dedup();
     }
 
+    lap("comparing with the target");
     // 3. Writes: upserts parents first, deletes children first.
     let names: Vec<String> = tables.iter().map(|t| t.target.to_string()).collect();
     let levels = crate::copy::fk_levels(&control, &names).await?;
@@ -582,6 +593,7 @@ async fn sync_locked(
         summary.rows_deleted += pool.run_deferring(tasks).await?;
     }
 
+    lap("writing rows");
     // 4. The manifest: new chunks, and the fingerprint of every chunk the target now matches.
     let mut statements = Vec::new();
     for (ti, no) in &changed {
@@ -626,6 +638,7 @@ async fn sync_locked(
     statements.push(state::horizon_sql(horizon.xmin, true));
     state::record(&control, &statements, "recording the sync", &events).await?;
 
+    lap("recording");
     // 5. Sequences and identities, past the source's values again.
     let todo: Vec<usize> = plan
         .steps
@@ -646,6 +659,7 @@ async fn sync_locked(
         &pool.cancel,
     )
     .await?;
+    lap("sequences");
     summary.retries = events.retries();
     summary.elapsed = started.elapsed();
     Ok(summary)
