@@ -294,6 +294,11 @@ async fn sync_locked(
         }
     }
     summary.chunks_checked = checks.len();
+    // The largest chunks first, so that no worker is left with a big one at the end.
+    checks.sort_by_key(|c| {
+        let t = &tables[c.table];
+        std::cmp::Reverse(t.est_rows / t.chunks.len().max(1) as i64)
+    });
     let probe =
         |table: usize, chunk: u32, conditions: Vec<String>, recorded: Option<Fingerprint>| {
             let stored = manifest
@@ -687,16 +692,8 @@ async fn probe_chunk(
     p: Probe,
 ) -> Result<Probed> {
     let t = &env.tables[p.table];
-    // Stored digests that do not add up (an interrupted write) are not trusted.
-    let mut old = None;
-    if let (Some((generation, rows)), false) = (p.stored, p.new_range) {
-        let d = state::read_digests(reader, &t.name, p.chunk, generation).await?;
-        if d.len() as i64 == rows {
-            old = Some(d);
-        }
-    }
-    if let (Some(since), Some(old)) = (env.since, &old)
-        && let Some(probed) = probe_by_xid(env, source, writer, &p, since, old).await?
+    if let (Some(since), Some(_), false) = (env.since, p.stored, p.new_range)
+        && let Some(probed) = probe_by_xid(env, source, reader, writer, &p, since).await?
     {
         return Ok(probed);
     }
@@ -717,8 +714,8 @@ async fn probe_chunk(
     if p.new_range {
         // Every row is new to the target.
         out.changes = Some(digest::compare_entries(&[], &entries));
-    } else if let Some(old) = &old {
-        out.changes = Some(digest::compare_entries(old, &entries));
+    } else if let Some(old) = stored_digests(reader, t, &p).await? {
+        out.changes = Some(digest::compare_entries(&old, &entries));
     }
     out.digests = Some(store_digests(env, writer, &p, &entries).await?);
     Ok(out)
@@ -729,15 +726,17 @@ async fn probe_chunk(
 /// here as copy hashed them; those whose hash differs from the stored digest (or whose key
 /// is new) are the rows to write. Keys that vanished show in the count against the stored
 /// digests; only then are the chunk's keys read to name them. The new digests and the
-/// chunk's fingerprint follow exactly from the old ones. `None` when the stored digests do
-/// not add up with the source's count (the chunk is then fingerprinted whole).
+/// chunk's fingerprint follow exactly from the old ones. A chunk with no row written since
+/// and its old count costs two index scans on the source and no read of the target.
+/// `None` when the stored digests do not add up with the source's count (the chunk is then
+/// fingerprinted whole).
 async fn probe_by_xid(
     env: &Probing<'_>,
     source: &Client,
+    reader: &Client,
     writer: &mut Option<Client>,
     p: &Probe,
     since: &str,
-    old: &[(i64, u64)],
 ) -> Result<Option<Probed>> {
     let t = &env.tables[p.table];
     let Chunking::KeyRange { column } = &t.chunking else {
@@ -759,6 +758,21 @@ async fn probe_by_xid(
     conditions.push(since.to_string());
     let (_, fresh) = digest::fingerprint(source, t, &conditions).await?;
     let fresh = fresh.ok_or_else(|| Error::internal("a key-range chunk without row digests"))?;
+    let unchanged = Probed {
+        changed: false,
+        by_xid: true,
+        fp: None,
+        changes: None,
+        digests: None,
+    };
+    // Nothing written since and nothing gone: the stored digests need not be read.
+    if fresh.is_empty() && p.stored.is_some_and(|(_, n)| n == rows) {
+        return Ok(Some(unchanged));
+    }
+    let Some(old) = stored_digests(reader, t, p).await? else {
+        return Ok(None);
+    };
+    let old = old.as_slice();
     let stored = |key: i64| {
         old.binary_search_by_key(&key, |e| e.0)
             .ok()
@@ -782,10 +796,7 @@ async fn probe_by_xid(
             .map_err(err)?
             .get(0);
         present.sort_unstable();
-        old.iter()
-            .map(|e| e.0)
-            .filter(|k| present.binary_search(k).is_err())
-            .collect()
+        sorted_minus(old, &present).iter().map(|e| e.0).collect()
     } else {
         Vec::new()
     };
@@ -793,23 +804,17 @@ async fn probe_by_xid(
         return Ok(None);
     }
     if written.is_empty() && gone.is_empty() {
-        return Ok(Some(Probed {
-            changed: false,
-            by_xid: true,
-            fp: None,
-            changes: None,
-            digests: None,
-        }));
+        return Ok(Some(unchanged));
     }
     // The stored digests, less the rows gone, with the rows written since as they are now.
-    let mut entries: Vec<(i64, u64)> = old
+    let mut replaced: Vec<i64> = gone
         .iter()
-        .filter(|e| {
-            gone.binary_search(&e.0).is_err() && fresh.binary_search_by_key(&e.0, |f| f.0).is_err()
-        })
-        .chain(fresh.iter())
         .copied()
+        .chain(fresh.iter().map(|e| e.0))
         .collect();
+    replaced.sort_unstable();
+    let mut entries = sorted_minus(old, &replaced);
+    entries.extend_from_slice(&fresh);
     entries.sort_unstable();
     let mut fp = digest::ChunkHasher::default();
     for &(key, hash) in &entries {
@@ -823,6 +828,36 @@ async fn probe_by_xid(
         changes: Some((written, gone)),
         digests: Some(digests),
     }))
+}
+
+/// The entries of `entries` (sorted by key) whose key is not in `keys` (sorted), in one
+/// pass over both.
+fn sorted_minus(entries: &[(i64, u64)], keys: &[i64]) -> Vec<(i64, u64)> {
+    let mut out = Vec::with_capacity(entries.len());
+    let mut j = 0;
+    for e in entries {
+        while j < keys.len() && keys[j] < e.0 {
+            j += 1;
+        }
+        if keys.get(j) != Some(&e.0) {
+            out.push(*e);
+        }
+    }
+    out
+}
+
+/// The row digests a chunk's copy (or last sync) stored, sorted by key; `None` when there
+/// are none or they do not add up (an interrupted write), which are not trusted.
+async fn stored_digests(
+    reader: &Client,
+    t: &TablePlan,
+    p: &Probe,
+) -> Result<Option<Vec<(i64, u64)>>> {
+    let Some((generation, rows)) = p.stored else {
+        return Ok(None);
+    };
+    let d = state::read_digests(reader, &t.name, p.chunk, generation).await?;
+    Ok((d.len() as i64 == rows).then_some(d))
 }
 
 /// Stores a chunk's row digests as the generation after the one in use (not yet in use
@@ -1229,5 +1264,21 @@ fn deferring(r: Result<u64>) -> Result<Outcome> {
         Ok(n) => Ok(Outcome::Rows(n)),
         Err(e) if e.sqlstate() == Some("23503") => Ok(Outcome::Deferred),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sorted_minus;
+
+    #[test]
+    fn sorted_minus_drops_exactly_the_keys_given() {
+        let entries = [(1, 10), (3, 30), (4, 40), (9, 90)];
+        assert_eq!(
+            sorted_minus(&entries, &[0, 3, 5, 9, 12]),
+            [(1, 10), (4, 40)]
+        );
+        assert_eq!(sorted_minus(&entries, &[]), entries);
+        assert!(sorted_minus(&entries, &[1, 3, 4, 9]).is_empty());
     }
 }
