@@ -494,6 +494,8 @@ impl Report<'_> {
              changes: the worst case for chunk fingerprints) or among the newest 2% of each \
              table's keys (where applications usually write); only the sync is timed, \
              and the run counts only if `migrator verify --checksums` is clean afterwards. \
+             Sync finds changed rows by transaction ids (the default) or, in the contender \
+             that says so, by streaming and fingerprinting every chunk again. \
              The goal: sync at most a quarter of the whole copy's time.\n\
              - **F. Verification** of a target that an untimed `migrator copy` made: a plain \
              `SELECT count(*)` of every table on both sides (N at a time, the baseline), \
