@@ -129,6 +129,20 @@ enum Found {
     Fingerprints,
 }
 
+/// Runs `migrator sync`, asserts it succeeded and found changes as `found` says, and
+/// returns what it printed.
+fn sync_finding(src: &TestDb<'_>, target: &str, cfg: &std::path::Path, found: Found) -> String {
+    let out = run_config("sync", src, target, cfg);
+    assert_success(&out, "sync");
+    let said = text(&out.stdout);
+    let by_xid = number_before(&said, "by transaction ids");
+    match found {
+        Found::Xid => assert_eq!(by_xid, number_before(&said, "chunks checked"), "{said}"),
+        Found::Fingerprints => assert_eq!(by_xid, 0, "{said}"),
+    }
+    said
+}
+
 /// Copy, workload, verify (differences named), sync (exactly those rows written), verify
 /// clean, and a second sync that finds nothing to do.
 fn copy_change_sync_verify(
@@ -168,14 +182,7 @@ fn copy_change_sync_verify(
     assert_eq!((doc_changed, doc_missing, doc_extra), (30, 18, 31));
     let (to_write, to_delete) = differing(&before);
 
-    let out = run_config("sync", src, target, cfg);
-    assert_success(&out, "sync");
-    let said = text(&out.stdout);
-    let by_xid = number_before(&said, "by transaction ids");
-    match found {
-        Found::Xid => assert_eq!(by_xid, number_before(&said, "chunks checked"), "{said}"),
-        Found::Fingerprints => assert_eq!(by_xid, 0, "{said}"),
-    }
+    let said = sync_finding(src, target, cfg, found);
     assert_eq!(
         number_before(&said, "rows written"),
         to_write,
@@ -305,14 +312,7 @@ fn sync_by_transaction_ids_sees_what_committed_after_the_copy() {
          TRUNCATE tag; INSERT INTO tag SELECT g, 'again ' || g FROM generate_series(1, 40) g;",
     )
     .unwrap();
-    let out = run_config("sync", &src, &dst.url(), &cfg);
-    assert_success(&out, "sync");
-    let said = text(&out.stdout);
-    assert_eq!(
-        number_before(&said, "by transaction ids"),
-        number_before(&said, "chunks checked"),
-        "{said}"
-    );
+    let said = sync_finding(&src, &dst.url(), &cfg, Found::Xid);
     // 10, 5, 7, 15001, and 40 tags (not 100: same value); 12, 15000 and 10 tags deleted.
     assert_eq!(number_before(&said, "rows written"), 44, "{said}");
     assert_eq!(number_before(&said, "deleted"), 12, "{said}");
@@ -473,14 +473,7 @@ fn watermark_mode_syncs_changed_rows_and_finds_deletes() {
     assert_success(&v, "verify --checksums after it");
     src.psql("UPDATE item SET name = 'last' WHERE id = 7")
         .unwrap();
-    let out = run_config("sync", &src, &dst.url(), &plain);
-    assert_success(&out, "one more sync");
-    let said = text(&out.stdout);
-    assert_eq!(
-        number_before(&said, "by transaction ids"),
-        number_before(&said, "chunks checked"),
-        "{said}"
-    );
+    let said = sync_finding(&src, &dst.url(), &plain, Found::Xid);
     assert_eq!(number_before(&said, "rows written"), 1, "{said}");
 }
 

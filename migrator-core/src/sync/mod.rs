@@ -3,10 +3,10 @@
 //! integer key whose rows' digests the target stores is probed by transaction ids: the
 //! source sends only the row versions written since the copy's (or the last sync's)
 //! snapshot, which are hashed and compared with the stored digests, and counts the chunk's
-//! rows; keys that vanished show in the count and are then named from the chunk's keys. Other chunks are streamed and
-//! fingerprinted again; a changed fingerprint is narrowed to rows by the stored digests or,
-//! without them, by comparing the chunk row by row with the target (`verify::digest`). Key
-//! ranges past a table's old end become new chunks. Only rows that differ are written:
+//! rows; keys that vanished show in the count and are then named from the chunk's keys.
+//! Other chunks are streamed and fingerprinted again; a changed fingerprint is narrowed to
+//! rows by the stored digests or, without them, by comparing the chunk row by row with the
+//! target (`verify::digest`). Key ranges past a table's old end become new chunks. Only rows that differ are written:
 //! upserts parents first, then deletes children first, each transaction under the profile's
 //! limits (rows are built exactly as copy builds them: UUID keys, blob objects uploaded
 //! before the transaction that names them). Then the chunks' new state is recorded, the
