@@ -613,11 +613,12 @@ async fn copy_data(
     if items.is_empty() {
         return Ok((0, 0, 0));
     }
-    // Largest tables first, so the long ones start early; chunks of a table in order.
+    // Longest chunks first, so that the last ones to finish are short; chunks of a table
+    // in order.
     items.sort_by(|a, b| {
         tables[b.table]
-            .est_bytes
-            .cmp(&tables[a.table].est_bytes)
+            .chunk_cost()
+            .cmp(&tables[a.table].chunk_cost())
             .then(a.table.cmp(&b.table))
             .then(a.chunk.no.cmp(&b.chunk.no))
     });

@@ -69,14 +69,21 @@ pub(crate) async fn run_steps(
     let steps_arc: Arc<Vec<Step>> = Arc::new(steps.to_vec());
     let one_ddl = ctx.rules.one_ddl_per_transaction;
 
+    // Steps started and not yet joined: a step waits while one of them locks its table.
+    let mut in_flight: Vec<usize> = Vec::new();
     loop {
         // Start every ready step we have a session for, the slow kinds first.
         waiting.sort_by_key(|&i| (rank(steps[i].kind), i));
         let mut k = 0;
         while k < waiting.len() && !pool.is_empty() {
             let i = waiting[k];
-            if steps[i].deps.iter().all(|d| done.contains(d)) {
+            if steps[i].deps.iter().all(|d| done.contains(d))
+                && !in_flight
+                    .iter()
+                    .any(|&r| lock_conflict(&steps[r], &steps[i]))
+            {
                 waiting.remove(k);
+                in_flight.push(i);
                 let client = pool.pop().expect("checked non-empty");
                 let steps = steps_arc.clone();
                 let seqs = sequences.clone();
@@ -126,6 +133,7 @@ pub(crate) async fn run_steps(
         let Some(joined) = joined else { continue };
         let (i, client, result) =
             joined.map_err(|e| Error::internal(format!("step task failed: {e}")))?;
+        in_flight.retain(|&r| r != i);
         match result {
             Ok(elapsed) => {
                 done.insert(i);
@@ -173,6 +181,20 @@ pub(crate) async fn run_steps(
             }
         }
     }
+}
+
+/// Whether two steps would wait for each other's lock on their table: only `CREATE INDEX`
+/// builds share a table (SHARE locks); `ALTER TABLE`, constraint validation and `ANALYZE`
+/// take locks that conflict with them and with each other. Keeping such steps apart leaves
+/// a session free for another table's step instead of blocked.
+fn lock_conflict(a: &Step, b: &Step) -> bool {
+    let builds_index = |s: &Step| {
+        s.kind == StepKind::Index
+            && s.sql()
+                .first()
+                .is_some_and(|q| q.trim_start().starts_with("CREATE"))
+    };
+    a.table().is_some() && a.table() == b.table() && !(builds_index(a) && builds_index(b))
 }
 
 /// Index builds first (they take longest), then the rest in plan order.
@@ -397,4 +419,68 @@ async fn sequence_target(
         }
         _ => (src_value, src_called),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::StepSpec;
+
+    fn steps(specs: Vec<StepSpec>) -> Vec<Step> {
+        crate::plan::order_steps(specs, &[]).unwrap()
+    }
+
+    #[test]
+    fn only_index_builds_share_a_table() {
+        let t = QualName::new("public", "t");
+        let u = QualName::new("public", "u");
+        let s = steps(vec![
+            StepSpec::new(
+                "index:a".into(),
+                StepKind::Index,
+                vec!["CREATE INDEX a ON t (x)".into()],
+            )
+            .on_table(&t),
+            StepSpec::new(
+                "index:b".into(),
+                StepKind::Index,
+                vec!["CREATE INDEX b ON t (y)".into()],
+            )
+            .on_table(&t),
+            StepSpec::new(
+                "constraint:c".into(),
+                StepKind::Index,
+                vec!["ALTER TABLE ONLY t ADD CONSTRAINT c UNIQUE (z)".into()],
+            )
+            .on_table(&t),
+            StepSpec::new(
+                "pk:p".into(),
+                StepKind::PrimaryKey,
+                vec!["ALTER TABLE ONLY t ADD CONSTRAINT p PRIMARY KEY (id)".into()],
+            )
+            .on_table(&t),
+            StepSpec::new(
+                "index:d".into(),
+                StepKind::Index,
+                vec!["CREATE INDEX d ON u (x)".into()],
+            )
+            .on_table(&u),
+            StepSpec::new(
+                "schema:s".into(),
+                StepKind::Schema,
+                vec!["CREATE SCHEMA s".into()],
+            ),
+        ]);
+        let by = |id: &str| steps_by_id(&s, id);
+        assert!(!lock_conflict(by("index:a"), by("index:b")));
+        assert!(lock_conflict(by("index:a"), by("pk:p")));
+        assert!(lock_conflict(by("pk:p"), by("constraint:c")));
+        assert!(lock_conflict(by("index:b"), by("constraint:c")));
+        assert!(!lock_conflict(by("pk:p"), by("index:d")));
+        assert!(!lock_conflict(by("schema:s"), by("schema:s")));
+    }
+
+    fn steps_by_id<'a>(s: &'a [Step], id: &str) -> &'a Step {
+        s.iter().find(|x| x.id() == id).unwrap()
+    }
 }

@@ -11,6 +11,8 @@ use serde::Serialize;
 use tokio_postgres::Client;
 
 pub use chunk::{Chunk, Chunking};
+#[cfg(test)]
+pub(crate) use steps::order as order_steps;
 pub(crate) use steps::{Action, StepSpec};
 pub use steps::{Phase, Step, StepKind};
 
@@ -80,6 +82,11 @@ pub(crate) struct BlobField {
 }
 
 impl TablePlan {
+    /// The estimated copy cost of one of its chunks (see [`chunk::copy_cost`]).
+    pub(crate) fn chunk_cost(&self) -> u64 {
+        chunk::copy_cost(self.est_bytes, self.est_rows) / self.chunks.len().max(1) as u64
+    }
+
     /// Whether values of this table go to the blob store.
     pub(crate) fn has_blobs(&self) -> bool {
         self.blobs.iter().any(Option::is_some)
