@@ -26,6 +26,13 @@
 //! `count(*)` of every table on both sides, `migrator verify` (counts) and `migrator verify
 //! --checksums` (every row) are timed.
 //!
+//! Scenario G (scaling with `--jobs`): `migrator copy` at each of [`CURVE_JOBS`] jobs, of the
+//! whole database exactly as B's migrator contender, and of [`CURVE_TABLE`] alone (the
+//! largest table, which migrator cuts into key-range chunks), selected with a config file
+//! `[tables] include`. migrator leaves out that table's foreign key to a table it does not
+//! copy (with a warning), so the single-table check compares only the indexes, constraints
+//! and sequences that belong to the table and reference nothing outside it.
+//!
 //! Every pipeline runs as one `bash -c` child with `set -o pipefail`, so a failure anywhere
 //! in it fails the run.
 
@@ -72,6 +79,34 @@ pub enum Scenario {
     Sync,
     /// F: checking a copied target, by counts and row by row.
     Verify,
+    /// G: the whole migration and the largest table alone, at each of [`CURVE_JOBS`] jobs.
+    JobsCurve,
+}
+
+impl Scenario {
+    /// Every scenario, in report order.
+    pub const ALL: [Scenario; 7] = [
+        Scenario::DataOnly,
+        Scenario::Full,
+        Scenario::Dsql,
+        Scenario::Blobs,
+        Scenario::Sync,
+        Scenario::Verify,
+        Scenario::JobsCurve,
+    ];
+
+    /// Its letter (`A` to `G`), as the report and `--scenarios` name it.
+    pub fn letter(self) -> char {
+        match self {
+            Scenario::DataOnly => 'A',
+            Scenario::Full => 'B',
+            Scenario::Dsql => 'C',
+            Scenario::Blobs => 'D',
+            Scenario::Sync => 'E',
+            Scenario::Verify => 'F',
+            Scenario::JobsCurve => 'G',
+        }
+    }
 }
 
 /// Where scenario D's values go.
@@ -87,6 +122,13 @@ pub enum BlobTarget {
 
 /// Workers for scenario D (the issue asks for the peak RSS at 4).
 pub const BLOB_JOBS: usize = 4;
+
+/// Scenario G's job counts, smallest first (speed-ups are against the first).
+pub const CURVE_JOBS: [usize; 3] = [1, 2, 4];
+
+/// Scenario G's single table: the dataset's largest (about half its bytes at every scale),
+/// which migrator cuts into key-range chunks of about `copy.chunk_mib`.
+pub const CURVE_TABLE: &str = "documents";
 
 /// How a scenario-C contender runs against the emulator.
 #[derive(Debug, Clone)]
@@ -142,7 +184,7 @@ pub enum Tool {
 #[derive(Debug, Clone)]
 pub struct Contender {
     /// Short stable key for logs and JSON.
-    pub key: &'static str,
+    pub key: String,
     /// What the report calls it.
     pub label: String,
     pub scenario: Scenario,
@@ -155,14 +197,35 @@ pub struct Contender {
     pub emulated: Option<Emulated>,
     /// Scenario D: where the values go.
     pub blobs: Option<BlobTarget>,
-    /// A config file for `migrator` (TOML; empty for none).
+    /// A config file for `migrator` (TOML; empty for none); see [`Contender::config_toml`].
     pub config: &'static str,
+    /// Its own job count instead of `--jobs` (scenarios D and G).
+    pub jobs: Option<usize>,
+    /// The one table it copies (scenario G), selected with `[tables] include`; `None`: all.
+    /// Its rates and its check are about that table alone.
+    pub only: Option<&'static str>,
+}
+
+impl Contender {
+    /// Whether it moves `table` (a name as [`dataset::TableStat`] has it).
+    pub fn moves(&self, table: &str) -> bool {
+        self.only.is_none_or(|t| t == table)
+    }
+
+    /// The config file `migrator` gets with `--config` (empty: none): `config`, and the
+    /// table selection of a single-table contender.
+    pub fn config_toml(&self) -> String {
+        match self.only {
+            None => self.config.to_string(),
+            Some(t) => format!("{}[tables]\ninclude = [\"public.{t}\"]\n", self.config),
+        }
+    }
 }
 
 /// The contenders, in the order every round runs them.
 pub fn all(jobs: usize, pgcopydb: Option<&Path>) -> Vec<Contender> {
-    let c = |key, label: String, scenario, tool, baseline| Contender {
-        key,
+    let c = |key: &str, label: String, scenario, tool, baseline| Contender {
+        key: key.to_string(),
         label,
         scenario,
         tool,
@@ -171,9 +234,12 @@ pub fn all(jobs: usize, pgcopydb: Option<&Path>) -> Vec<Contender> {
         emulated: None,
         blobs: None,
         config: "",
+        jobs: None,
+        only: None,
     };
     let blob = |key, label: &str, baseline, target| Contender {
         blobs: Some(target),
+        jobs: Some(BLOB_JOBS),
         ..c(
             key,
             format!("migrator copy --jobs {BLOB_JOBS}, {label}"),
@@ -193,7 +259,28 @@ pub fn all(jobs: usize, pgcopydb: Option<&Path>) -> Vec<Contender> {
         )
     };
     let keep_copy = "[keys]\nstrategy = \"keep\"\n[dsql]\nwrite = \"copy\"\n";
-    vec![
+    let whole = CURVE_JOBS.iter().map(|&j| Contender {
+        jobs: Some(j),
+        ..c(
+            &format!("g-migrator-j{j}"),
+            format!("migrator copy --jobs {j}"),
+            Scenario::JobsCurve,
+            Tool::Migrator,
+            j == CURVE_JOBS[0],
+        )
+    });
+    let single = CURVE_JOBS.iter().map(|&j| Contender {
+        jobs: Some(j),
+        only: Some(CURVE_TABLE),
+        ..c(
+            &format!("g-table-j{j}"),
+            format!("migrator copy --jobs {j}, table {CURVE_TABLE} only"),
+            Scenario::JobsCurve,
+            Tool::Migrator,
+            false,
+        )
+    });
+    let mut all = vec![
         c(
             "a-migrator",
             format!("migrator copy --data-only --jobs {jobs}"),
@@ -381,7 +468,9 @@ pub fn all(jobs: usize, pgcopydb: Option<&Path>) -> Vec<Contender> {
             Tool::MigratorVerify { checksums: true },
             false,
         ),
-    ]
+    ];
+    all.extend(whole.chain(single));
+    all
 }
 
 /// Scenario E's spread workload: 1% of every table's rows change (0.5% updated, 0.25%
@@ -656,8 +745,9 @@ impl Bench<'_> {
                 )
                 .map_err(|e| format!("creating the target database: {e}"))?;
         }
-        if !c.config.is_empty() {
-            std::fs::write(self.config_file(c), c.config)
+        let config = c.config_toml();
+        if !config.is_empty() {
+            std::fs::write(self.config_file(c), config)
                 .map_err(|e| format!("writing {}: {e}", self.config_file(c).display()))?;
         }
         if c.scenario == Scenario::Sync {
@@ -710,7 +800,7 @@ impl Bench<'_> {
 
     /// The single child process that is timed for `c`.
     pub fn command(&self, c: &Contender) -> Result<Command, String> {
-        let jobs = self.jobs.to_string();
+        let jobs = c.jobs.unwrap_or(self.jobs).to_string();
         let (src, tgt) = (self.src_url(), self.tgt_url());
         let psql = |cluster| format!("{} -X -q -v ON_ERROR_STOP=1", self.bin(cluster, "psql"));
         let bash = |script: String| {
@@ -725,7 +815,6 @@ impl Bench<'_> {
                     let src = self
                         .source
                         .url(self.blob_db.ok_or("scenario D has no source database")?);
-                    let jobs = BLOB_JOBS.to_string();
                     cmd.args(["copy", "--source", &src, "--target", &tgt, "--jobs", &jobs]);
                     cmd.arg("--config").arg(self.config_file(c));
                     if let Some(s3) = self.s3.borrow().as_ref() {
@@ -737,7 +826,7 @@ impl Bench<'_> {
                     None => {
                         let src = self.read_url(c);
                         cmd.args(["copy", "--source", &src, "--target", &tgt, "--jobs", &jobs]);
-                        if !c.config.is_empty() {
+                        if !c.config_toml().is_empty() {
                             cmd.arg("--config").arg(self.config_file(c));
                         }
                     }
@@ -764,7 +853,7 @@ impl Bench<'_> {
                 let mut cmd = Command::new(self.migrator);
                 let src = self.read_url(c);
                 cmd.args(["sync", "--source", &src, "--target", &tgt, "--jobs", &jobs]);
-                if !c.config.is_empty() {
+                if !c.config_toml().is_empty() {
                     cmd.arg("--config").arg(self.config_file(c));
                 }
                 cmd
@@ -884,12 +973,16 @@ impl Bench<'_> {
     }
 
     /// For `pg_dump -Fd + pg_restore`: how the time split between the two and how big the
-    /// dump directory was, from the run's log and the directory itself. Untimed.
+    /// dump directory was, from the run's log and the directory itself; for scenario G, how
+    /// many chunks migrator cut the tables into ([`chunks_note`]). Untimed.
     pub fn phase_note(&self, c: &Contender, log: &Path) -> Option<String> {
+        let text = std::fs::read_to_string(log).ok()?;
+        if c.scenario == Scenario::JobsCurve {
+            return copied_chunks(&text).map(|(chunks, tables)| chunks_note(chunks, tables));
+        }
         if c.tool != Tool::DumpRestoreDir {
             return None;
         }
-        let text = std::fs::read_to_string(log).ok()?;
         let line = text
             .lines()
             .rev()
@@ -943,21 +1036,23 @@ impl Bench<'_> {
             }
             return Ok(None);
         }
-        let names: Vec<String> = self.tables.iter().map(|t| t.name.clone()).collect();
+        let tables: Vec<&dataset::TableStat> =
+            self.tables.iter().filter(|t| c.moves(&t.name)).collect();
+        let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
         let db = self.written_db(c)?;
         let counts = dataset::row_counts(self.target, &db, &names)
             .map_err(|e| format!("counting target rows: {e}"))?;
         let mut wrong = Vec::new();
-        for t in self.tables {
+        for t in tables {
             match counts.iter().find(|(n, _)| *n == t.name) {
                 Some((_, n)) if *n == t.rows => {}
                 Some((_, n)) => wrong.push(format!("{}: {n} rows, source has {}", t.name, t.rows)),
                 None => wrong.push(format!("{}: not counted", t.name)),
             }
         }
-        if c.scenario == Scenario::Full {
-            let src = schema_objects(self.source, self.source_db)?;
-            let tgt = schema_objects(self.target, self.target_db)?;
+        if matches!(c.scenario, Scenario::Full | Scenario::JobsCurve) {
+            let src = schema_objects(self.source, self.source_db, c.only)?;
+            let tgt = schema_objects(self.target, self.target_db, c.only)?;
             for (what, n) in &src {
                 match tgt.iter().find(|(w, _)| w == what) {
                     Some((_, m)) if m == n => {}
@@ -970,7 +1065,7 @@ impl Bench<'_> {
                     wrong.push(format!("{what}: {m} in target, none in source"));
                 }
             }
-            wrong.extend(sequence_problems(self)?);
+            wrong.extend(sequence_problems(self, c.only)?);
         }
         let stats = match &c.emulated {
             None => None,
@@ -1073,6 +1168,32 @@ impl Bench<'_> {
     }
 }
 
+/// The chunk and table counts of migrator's summary line (`copied N rows (...) in C chunks
+/// across T tables, ...`) in a copy's log.
+fn copied_chunks(log: &str) -> Option<(u64, u64)> {
+    log.lines().rev().find_map(|l| {
+        let (_, rest) = l.strip_prefix("copied ")?.split_once(") in ")?;
+        let (chunks, rest) = rest.split_once(" chunks across ")?;
+        let (tables, _) = rest.split_once(" tables")?;
+        Some((chunks.parse().ok()?, tables.parse().ok()?))
+    })
+}
+
+/// A scenario-G run's note: the chunks migrator cut the tables into ([`chunks_in_note`]
+/// reads it back).
+pub fn chunks_note(chunks: u64, tables: u64) -> String {
+    format!("{chunks} chunks in {tables} tables")
+}
+
+/// The chunk count of a [`chunks_note`], if `note` holds one.
+pub fn chunks_in_note(note: &str) -> Option<u64> {
+    note.split("; ").find_map(|part| {
+        let (chunks, rest) = part.split_once(" chunks in ")?;
+        rest.strip_suffix(" tables")?.parse::<u64>().ok()?;
+        chunks.parse().ok()
+    })
+}
+
 /// Total size of the files directly in `dir`.
 fn dir_size(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
@@ -1087,22 +1208,47 @@ fn dir_size(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// `AND` conditions that keep only what belongs to table `only` (`None`: no condition): the
+/// `regclass` columns named in `on` are that table, and those in `refs`, when set, too.
+fn only_sql(only: Option<&str>, on: &[&str], refs: &[&str]) -> String {
+    let Some(t) = only else {
+        return String::new();
+    };
+    let t = t.replace('\'', "''");
+    let on = on
+        .iter()
+        .map(|col| format!(" AND {col}::regclass::text = '{t}'"));
+    let refs = refs
+        .iter()
+        .map(|col| format!(" AND ({col} = 0 OR {col}::regclass::text = '{t}')"));
+    on.chain(refs).collect()
+}
+
 /// Counts of valid indexes (by table, unique or not) and of validated constraints (by
-/// table and type) in the `public` schema.
-fn schema_objects(cluster: &Cluster, db: &str) -> Result<Vec<(String, u64)>, String> {
+/// table and type) in the `public` schema; with `only`, those of that table that reference
+/// no other table.
+fn schema_objects(
+    cluster: &Cluster,
+    db: &str,
+    only: Option<&str>,
+) -> Result<Vec<(String, u64)>, String> {
     let out = cluster
         .psql(
             db,
-            "SELECT 'indexes on ' || i.indrelid::regclass::text || \
-                    CASE WHEN i.indisunique THEN ' (unique)' ELSE '' END, count(*) \
-               FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid \
-              WHERE c.relnamespace = 'public'::regnamespace AND i.indisvalid \
-              GROUP BY 1 \
-             UNION ALL \
-             SELECT 'constraints ' || contype::text || ' on ' || conrelid::regclass::text, count(*) \
-               FROM pg_constraint \
-              WHERE connamespace = 'public'::regnamespace AND convalidated \
-              GROUP BY 1",
+            &format!(
+                "SELECT 'indexes on ' || i.indrelid::regclass::text || \
+                        CASE WHEN i.indisunique THEN ' (unique)' ELSE '' END, count(*) \
+                   FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid \
+                  WHERE c.relnamespace = 'public'::regnamespace AND i.indisvalid{} \
+                  GROUP BY 1 \
+                 UNION ALL \
+                 SELECT 'constraints ' || contype::text || ' on ' || conrelid::regclass::text, count(*) \
+                   FROM pg_constraint \
+                  WHERE connamespace = 'public'::regnamespace AND convalidated{} \
+                  GROUP BY 1",
+                only_sql(only, &["i.indrelid"], &[]),
+                only_sql(only, &["conrelid"], &["confrelid"]),
+            ),
         )
         .map_err(|e| format!("reading schema objects: {e}"))?;
     out.lines()
@@ -1119,15 +1265,29 @@ fn schema_objects(cluster: &Cluster, db: &str) -> Result<Vec<(String, u64)>, Str
         .collect()
 }
 
-/// Every source sequence must exist in the target and not hand out a value the source
-/// already used (the target's next value is at least the source's).
-fn sequence_problems(b: &Bench) -> Result<Vec<String>, String> {
-    let q = "SELECT schemaname || '.' || sequencename, \
-                    coalesce(last_value + increment_by, start_value) \
-               FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1";
+/// Every source sequence (with `only`, every one that table owns) must exist in the target
+/// and not hand out a value the source already used (the target's next value is at least
+/// the source's).
+fn sequence_problems(b: &Bench, only: Option<&str>) -> Result<Vec<String>, String> {
+    let owned = if only.is_some() {
+        format!(
+            " AND EXISTS (SELECT 1 FROM pg_depend d \
+                           WHERE d.classid = 'pg_class'::regclass \
+                             AND d.objid = format('%I.%I', schemaname, sequencename)::regclass \
+                             AND d.deptype IN ('a', 'i'){})",
+            only_sql(only, &["d.refobjid"], &[])
+        )
+    } else {
+        String::new()
+    };
+    let q = format!(
+        "SELECT schemaname || '.' || sequencename, \
+                coalesce(last_value + increment_by, start_value) \
+           FROM pg_sequences WHERE schemaname = 'public'{owned} ORDER BY 1"
+    );
     let read = |cluster: &Cluster, db: &str| -> Result<Vec<(String, i64)>, String> {
         let out = cluster
-            .psql(db, q)
+            .psql(db, &q)
             .map_err(|e| format!("reading sequences: {e}"))?;
         out.lines()
             .filter(|l| !l.is_empty())
@@ -1153,4 +1313,67 @@ fn sequence_problems(b: &Bench) -> Result<Vec<String>, String> {
         }
     }
     Ok(wrong)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_counts_from_the_log_and_the_note() {
+        let log = "warning: constraint documents_account_id_fkey: not migrated\n\
+                   copied public.documents: 10000 rows\n\
+                   copied 10000 rows (566.4 KiB) in 5 chunks across 1 tables, 6 DDL steps, \
+                   in 0.3s (29710 rows/s, 1.6 MiB/s)\n";
+        assert_eq!(copied_chunks(log), Some((5, 1)));
+        assert_eq!(copied_chunks("copied public.documents: 10000 rows\n"), None);
+        let note = format!("machine still busy; {}", chunks_note(5, 1));
+        assert_eq!(chunks_in_note(&note), Some(5));
+        assert_eq!(chunks_in_note("pg_dump 1.0 s + pg_restore 2.0 s"), None);
+    }
+
+    #[test]
+    fn scenario_g_contenders() {
+        let all = all(2, None);
+        let g: Vec<&Contender> = all
+            .iter()
+            .filter(|c| c.scenario == Scenario::JobsCurve)
+            .collect();
+        let keys: Vec<&str> = g.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "g-migrator-j1",
+                "g-migrator-j2",
+                "g-migrator-j4",
+                "g-table-j1",
+                "g-table-j2",
+                "g-table-j4"
+            ]
+        );
+        assert!(g[0].baseline && g.iter().filter(|c| c.baseline).count() == 1);
+        assert_eq!(g[5].jobs, Some(4));
+        assert_eq!(g[0].config_toml(), "");
+        assert_eq!(
+            g[3].config_toml(),
+            "[tables]\ninclude = [\"public.documents\"]\n"
+        );
+        assert!(g[3].moves("documents") && !g[3].moves("accounts"));
+        assert!(g[0].moves("accounts"));
+        let keys: Vec<&str> = all.iter().map(|c| c.key.as_str()).collect();
+        let mut unique = keys.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), keys.len(), "duplicate keys");
+    }
+
+    #[test]
+    fn single_table_conditions() {
+        assert_eq!(only_sql(None, &["conrelid"], &["confrelid"]), "");
+        assert_eq!(
+            only_sql(Some("documents"), &["conrelid"], &["confrelid"]),
+            " AND conrelid::regclass::text = 'documents' \
+             AND (confrelid = 0 OR confrelid::regclass::text = 'documents')"
+        );
+    }
 }

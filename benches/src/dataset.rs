@@ -405,15 +405,18 @@ fn run_parallel(cluster: &Cluster, db: &str, scripts: Vec<(String, String)>) -> 
     }
 }
 
-/// Creates database `db` in `cluster` and fills it at `scale`.
+/// Creates database `db` in `cluster`, replacing any earlier one (another scale's), and
+/// fills it at `scale`.
 pub fn generate(cluster: &Cluster, db: &str, scale: Scale) -> Result<(), String> {
     let rows = Rows::at(scale);
-    cluster
-        .psql(
-            "postgres",
-            &format!("CREATE DATABASE {db} TEMPLATE template0 ENCODING 'UTF8'"),
-        )
-        .map_err(|e| format!("creating the source database: {e}"))?;
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+        format!("CREATE DATABASE {db} TEMPLATE template0 ENCODING 'UTF8'"),
+    ] {
+        cluster
+            .psql("postgres", &sql)
+            .map_err(|e| format!("creating the source database: {e}"))?;
+    }
     cluster
         .psql(db, SCHEMA)
         .map_err(|e| format!("creating the source schema: {e}"))?;

@@ -3,25 +3,35 @@
 //!
 //! ```text
 //! cargo build --release -p migrator-cli -p migrator-benches
-//! cargo run --release -p migrator-benches -- [--scale 100mb|1gb|5gb] [--runs 3] [--jobs 2]
-//!     [--warmup 1] [--scenarios a,b,c] [--out BENCHMARKS.md] [--json FILE] [--quiet-wait 60]
-//!     [--keep-logs]
+//! cargo run --release -p migrator-benches -- [--scale 100mb|1gb|5gb[,...]] [--runs 3]
+//!     [--jobs 2] [--warmup 1] [--scenarios a,b,c,d,e,f,g] [--out BENCHMARKS.md] [--json FILE]
+//!     [--quiet-wait 60] [--keep-logs]
 //! ```
 //!
 //! What one invocation does:
 //! 1. starts two throwaway PostgreSQL clusters (source and target) with the same
 //!    load-friendly settings (`fixtures::Cluster`, which already runs with `fsync = off`);
-//! 2. generates a deterministic dataset in the source ([`dataset`]), untimed;
-//! 3. runs every contender ([`contenders`]) `--warmup` rounds untimed and then `--runs`
-//!    rounds timed, interleaved round by round, each run from a fresh target database,
-//!    timing one child process per run ([`measure`]), recording what else used the CPUs
-//!    meanwhile ([`noise`]), and accepting the run only if its result checks out;
-//! 4. writes the machine ([`machine`]), the dataset, medians, rates, peak RSS and every run
-//!    to `--out` ([`report`]) and prints the same tables.
+//! 2. for each scale of `--scale`, in the order given:
+//!    1. generates a deterministic dataset at that scale in the source ([`dataset`]),
+//!       untimed, replacing the previous scale's;
+//!    2. runs every contender ([`contenders`]) `--warmup` rounds untimed and then `--runs`
+//!       rounds timed, interleaved round by round, each run from a fresh target database,
+//!       timing one child process per run ([`measure`]), recording what else used the CPUs
+//!       meanwhile ([`noise`]), and accepting the run only if its result checks out
+//!       (scenario D, whose table does not depend on the scale, at the first scale only);
+//!    3. writes the report so far (so a long run that stops keeps the scales it finished);
+//! 3. writes the machine ([`machine`]), every scale's dataset, medians, rates, peak RSS and
+//!    runs to `--out` ([`report`]), with a scaling section ([`scaling`]: time against data
+//!    size and against `--jobs`, issue 7's goals met or not) and its plot, an SVG next to
+//!    `--out` ([`plot`]), and prints the same tables.
 //!
-//! Time: at `--scale 1gb` with the defaults, about 35 minutes on 2 CPUs (generation about
-//! a minute; `pg_dump -Fd` and the DSQL contenders are the slowest); `100mb` takes about 4
-//! minutes, `5gb` a few hours. `--scenarios` picks a subset.
+//! Time on 2 CPUs, per scale with the default scenarios (a,b,c,d): `100mb` about 4
+//! minutes, `1gb` about 35 minutes (generation about a minute; `pg_dump -Fd` and the DSQL
+//! contenders are the slowest), `5gb` a few hours. Scenario G adds six `migrator copy`
+//! runs per round (three whole migrations, three of the largest table). The issue-7 report,
+//! `--scale 100mb,1gb,5gb --scenarios a,b,g` with 1 warm-up and 3 runs, takes about 2½
+//! hours, nearly all of it at 5gb; with every scenario, 5gb alone takes several hours.
+//! `--scenarios` picks a subset.
 //!
 //! It runs the `migrator` binary that sits next to its own executable (same target
 //! directory and profile), building it with cargo only if it is missing, and copies it
@@ -33,7 +43,9 @@ mod dataset;
 mod machine;
 mod measure;
 mod noise;
+mod plot;
 mod report;
+mod scaling;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -44,7 +56,10 @@ use fixtures::{Cluster, ClusterOptions};
 
 use contenders::{Bench, Contender, Scenario};
 use dataset::Scale;
-use report::{Report, RunResult};
+use report::{Report, RunResult, ScaleRun};
+
+/// `--scenarios` when not given (the report leaves it out of its command line then).
+pub const DEFAULT_SCENARIOS: &str = "a,b,c,d";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -52,9 +67,11 @@ use report::{Report, RunResult};
     about = "Benchmark `migrator copy` against pg_dump/pg_restore and raw COPY pipes on generated data."
 )]
 struct Args {
-    /// Dataset size (total pg_table_size of the source tables).
-    #[arg(long, value_enum, default_value = "1gb")]
-    scale: Scale,
+    /// Dataset sizes (total pg_table_size of the source tables), comma-separated: each is
+    /// generated and measured in turn, in the order given (e.g. 100mb,1gb,5gb for the
+    /// scaling curve; a scale may repeat).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "1gb")]
+    scale: Vec<Scale>,
     /// Runs per contender; the report shows medians.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
@@ -85,11 +102,13 @@ struct Args {
     #[arg(long, default_value_t = 2000)]
     blob_rows: u32,
     /// Which scenarios to run: a (data only), b (whole migration), c (onto emulated DSQL),
-    /// d (1 MiB files kept in the rows or moved to a blob store).
-    #[arg(long, value_delimiter = ',', default_value = "a,b,c,d")]
+    /// d (1 MiB files kept in the rows or moved to a blob store; first scale only),
+    /// e (final sync), f (verification), g (whole migration and largest table at 1, 2 and 4
+    /// jobs).
+    #[arg(long, value_delimiter = ',', default_value = DEFAULT_SCENARIOS)]
     scenarios: Vec<ScenarioArg>,
-    /// After generating the dataset, print both URLs and wait for Enter before measuring
-    /// (to look at the databases by hand).
+    /// After generating each scale's dataset, print both URLs and wait for Enter before
+    /// measuring (to look at the databases by hand).
     #[arg(long)]
     pause: bool,
 }
@@ -102,6 +121,7 @@ enum ScenarioArg {
     D,
     E,
     F,
+    G,
 }
 
 impl ScenarioArg {
@@ -113,6 +133,7 @@ impl ScenarioArg {
             Scenario::Blobs => ScenarioArg::D,
             Scenario::Sync => ScenarioArg::E,
             Scenario::Verify => ScenarioArg::F,
+            Scenario::JobsCurve => ScenarioArg::G,
         }
     }
 }
@@ -312,43 +333,10 @@ fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("starting the source cluster: {e}"))?;
     let target = Cluster::start_with(cluster_options())
         .map_err(|e| format!("starting the target cluster: {e}"))?;
-    let (source_db, target_db) = ("bench_src", "bench_tgt");
+    let (source_db, target_db, sync_db) = ("bench_src", "bench_tgt", "bench_sync");
 
-    println!(
-        "generating the {} dataset in the source (untimed)",
-        args.scale.name()
-    );
-    let t0 = Instant::now();
-    dataset::generate(&source, source_db, args.scale)?;
-    let generation = t0.elapsed();
-    let tables = dataset::table_stats(&source, source_db)?;
-    let total_rows: u64 = tables.iter().map(|t| t.rows).sum();
-    let total_bytes: u64 = tables.iter().map(|t| t.table_bytes).sum();
-    println!(
-        "generated in {:.0} s: {} tables, {total_rows} rows, {:.1} MB of tables",
-        generation.as_secs_f64(),
-        tables.len(),
-        total_bytes as f64 / 1e6
-    );
-    for t in &tables {
-        println!(
-            "  {:<12} {:>10} rows {:>9.1} MB",
-            t.name,
-            t.rows,
-            t.table_bytes as f64 / 1e6
-        );
-    }
-
-    if args.pause {
-        println!(
-            "source: {}\ntarget cluster: {}\npress Enter to go on",
-            source.url(source_db),
-            target.url("postgres")
-        );
-        let mut line = String::new();
-        let _ = std::io::stdin().read_line(&mut line);
-    }
-
+    // Scenario D's table does not depend on the scale: generated once, measured at the
+    // first scale only.
     let blob_db = "bench_blobs";
     let blob_tables = if args.scenarios.contains(&ScenarioArg::D) {
         println!(
@@ -363,136 +351,170 @@ fn run(args: Args) -> Result<(), String> {
         Vec::new()
     };
 
-    let mut machine = machine::describe(&target, &migrator, &pinned, &workspace_root())?;
-    let bench = Bench {
-        source: &source,
-        target: &target,
-        source_db,
-        target_db,
-        jobs,
-        migrator: &pinned,
-        pgcopydb: pgcopydb.as_deref(),
-        work: &work,
-        tables: &tables,
-        emulator: Default::default(),
-        blob_db: (!blob_tables.is_empty()).then_some(blob_db),
-        s3: Default::default(),
-        sync_db: "bench_sync",
-    };
-    bench.write_schema_files()?;
-
-    let contenders: Vec<Contender> = contenders::all(jobs, pgcopydb.as_deref())
-        .into_iter()
-        .filter(|c| args.scenarios.contains(&ScenarioArg::of(c.scenario)))
-        .collect();
+    let machine = machine::describe(&target, &migrator, &pinned, &workspace_root())?;
     let watch = noise::Watch::new(&[&source.data_dir(), &target.data_dir()]);
     let quiet_wait = Duration::from_secs(args.quiet_wait);
-    let mut results: Vec<Vec<RunResult>> = vec![Vec::new(); contenders.len()];
-    let mut warmups: Vec<Vec<RunResult>> = vec![Vec::new(); contenders.len()];
     let warmup = args.warmup as usize;
+    let mut scales: Vec<ScaleRun> = Vec::new();
     let mut failures = 0;
-    for round in 1..=warmup + runs {
-        let (name, counted) = if round <= warmup {
-            (format!("warm-up {round}"), false)
-        } else {
-            (format!("run {}", round - warmup), true)
-        };
+    for (n, &scale) in args.scale.iter().enumerate() {
+        let label = scale_label(&args.scale, n);
+        let first = n == 0;
+        println!("\n== {label} ({} of {})", n + 1, args.scale.len());
+        if !first {
+            // What the previous scale left besides the source (which `generate` replaces):
+            // scenario E's copy of it and the last run's target.
+            for (cluster, db) in [(&source, sync_db), (&target, target_db)] {
+                cluster
+                    .psql(
+                        "postgres",
+                        &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+                    )
+                    .map_err(|e| format!("dropping {db}: {e}"))?;
+            }
+        }
+        println!("generating the {label} dataset in the source (untimed)");
+        let t0 = Instant::now();
+        dataset::generate(&source, source_db, scale)?;
+        let generation = t0.elapsed();
+        let tables = dataset::table_stats(&source, source_db)?;
+        let total_rows: u64 = tables.iter().map(|t| t.rows).sum();
+        let total_bytes: u64 = tables.iter().map(|t| t.table_bytes).sum();
         println!(
-            "{name} of {}{}",
-            if counted { runs } else { warmup },
-            if counted { "" } else { " (not counted)" }
+            "generated in {:.0} s: {} tables, {total_rows} rows, {:.1} MB of tables",
+            generation.as_secs_f64(),
+            tables.len(),
+            total_bytes as f64 / 1e6
         );
-        for (i, c) in contenders.iter().enumerate() {
-            if let Some(why) = &c.unavailable {
-                if round == warmup + 1 {
-                    println!("  {:<48} {why}", c.label);
-                    results[i].push(RunResult::Unavailable(why.clone()));
+        for t in &tables {
+            println!(
+                "  {:<12} {:>10} rows {:>9.1} MB",
+                t.name,
+                t.rows,
+                t.table_bytes as f64 / 1e6
+            );
+        }
+
+        if args.pause {
+            println!(
+                "source: {}\ntarget cluster: {}\npress Enter to go on",
+                source.url(source_db),
+                target.url("postgres")
+            );
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+        }
+
+        let contenders: Vec<Contender> = contenders::all(jobs, pgcopydb.as_deref())
+            .into_iter()
+            .filter(|c| args.scenarios.contains(&ScenarioArg::of(c.scenario)))
+            .filter(|c| first || c.scenario != Scenario::Blobs)
+            .collect();
+        let bench = Bench {
+            source: &source,
+            target: &target,
+            source_db,
+            target_db,
+            jobs,
+            migrator: &pinned,
+            pgcopydb: pgcopydb.as_deref(),
+            work: &work,
+            tables: &tables,
+            emulator: Default::default(),
+            blob_db: (first && !blob_tables.is_empty()).then_some(blob_db),
+            s3: Default::default(),
+            sync_db,
+        };
+        bench.write_schema_files()?;
+
+        let mut results: Vec<Vec<RunResult>> = vec![Vec::new(); contenders.len()];
+        let mut warmups: Vec<Vec<RunResult>> = vec![Vec::new(); contenders.len()];
+        for round in 1..=warmup + runs {
+            let (name, counted) = if round <= warmup {
+                (format!("warm-up {round}"), false)
+            } else {
+                (format!("run {}", round - warmup), true)
+            };
+            println!(
+                "{label}: {name} of {}{}",
+                if counted { runs } else { warmup },
+                if counted { "" } else { " (not counted)" }
+            );
+            for (i, c) in contenders.iter().enumerate() {
+                if let Some(why) = &c.unavailable {
+                    if round == warmup + 1 {
+                        println!("  {:<48} {why}", c.label);
+                        results[i].push(RunResult::Unavailable(why.clone()));
+                    }
+                    continue;
                 }
+                let tag = format!(
+                    "{}-{}",
+                    label.replace([' ', '#'], ""),
+                    name.replace(' ', "")
+                );
+                let r = run_once(&bench, &mut spawner, c, &tag, &watch, quiet_wait)?;
+                print_result(c, &r);
+                if matches!(r, RunResult::Failed { .. }) {
+                    failures += 1;
+                    scratch.keep = true;
+                }
+                if counted {
+                    results[i].push(r);
+                } else {
+                    warmups[i].push(r);
+                }
+            }
+        }
+        drop(bench);
+
+        let run = ScaleRun {
+            scale,
+            label,
+            tables,
+            blob_tables: if first {
+                blob_tables.clone()
+            } else {
+                Vec::new()
+            },
+            generation,
+            contenders,
+            results,
+            warmups,
+        };
+        println!("\nDataset at {}\n\n{}", run.label, run.dataset_table());
+        for scenario in Scenario::ALL {
+            if !run.contenders.iter().any(|c| c.scenario == scenario) {
                 continue;
             }
-            let r = run_once(
-                &bench,
-                &mut spawner,
-                c,
-                &name.replace(' ', ""),
-                &watch,
-                quiet_wait,
-            )?;
-            print_result(c, &r);
-            if matches!(r, RunResult::Failed { .. }) {
-                failures += 1;
-                scratch.keep = true;
-            }
-            if counted {
-                results[i].push(r);
-            } else {
-                warmups[i].push(r);
+            println!(
+                "{}, at {} (medians, {runs} run(s) each)\n\n{}",
+                report::scenario_title(scenario),
+                run.label,
+                run.medians_table(scenario)
+            );
+            if scenario == Scenario::Dsql {
+                println!("{}", run.dsql_costs());
             }
         }
-    }
+        scales.push(run);
 
-    if let Some(share) = report::steal_share(&results) {
-        machine.push((
-            "CPU steal during the measured runs".into(),
-            format!(
-                "{:.0}% of the VM's CPU capacity went to other virtual machines on the host \
-                 (see \"steal s\" under Every run)",
-                share * 100.0
-            ),
-        ));
+        // After every scale, so that a long invocation that stops keeps what it measured.
+        let mut report = Report {
+            command: command.clone(),
+            date: now_utc(),
+            runs,
+            jobs,
+            machine: machine_facts(&machine, &scales, &load_at_start),
+            warmup,
+            requested: &args.scale,
+            scales: &scales,
+            plot: None,
+        };
+        write_report(&mut report, &out, args.json.as_deref())?;
     }
-    machine.push((
-        "load average (1/5/15 min)".into(),
-        format!(
-            "{load_at_start} before the clusters started, {} at the end (the latter \
-             includes the benchmark's own load)",
-            machine::load_average()
-        ),
-    ));
-    let report = Report {
-        command,
-        date: now_utc(),
-        scale: args.scale,
-        runs,
-        jobs,
-        machine,
-        tables: &tables,
-        blob_tables: &blob_tables,
-        generation,
-        contenders: &contenders,
-        results: &results,
-        warmup,
-        warmups: &warmups,
-    };
-    println!("\nDataset\n\n{}", report.dataset_table());
-    for scenario in [
-        Scenario::DataOnly,
-        Scenario::Full,
-        Scenario::Dsql,
-        Scenario::Blobs,
-        Scenario::Sync,
-        Scenario::Verify,
-    ] {
-        if !contenders.iter().any(|c| c.scenario == scenario) {
-            continue;
-        }
-        println!(
-            "{} (medians, {runs} run(s) each)\n\n{}",
-            report::scenario_title(scenario),
-            report.medians_table(scenario)
-        );
-        if scenario == Scenario::Dsql {
-            println!("{}", report.dsql_costs());
-        }
-    }
-    std::fs::write(&out, report.markdown())
-        .map_err(|e| format!("writing {}: {e}", out.display()))?;
-    println!("wrote {}", out.display());
-    if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&report.json())
-            .map_err(|e| format!("encoding the JSON results: {e}"))?;
-        std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
-        println!("wrote {}", path.display());
+    if scaling::applies(&scales) {
+        println!("\n{}", scaling::section(&scales, None));
     }
 
     if failures > 0 {
@@ -502,6 +524,87 @@ fn run(args: Args) -> Result<(), String> {
         );
     } else if args.keep_logs {
         println!("logs kept in {}", work.join("logs").display());
+    }
+    Ok(())
+}
+
+/// `machine` and what the runs so far add to it: the CPU steal during them and the load
+/// average before and now.
+fn machine_facts(
+    machine: &[(String, String)],
+    scales: &[ScaleRun],
+    load_at_start: &str,
+) -> Vec<(String, String)> {
+    let mut facts = machine.to_vec();
+    if let Some(share) = report::steal_share(scales.iter().flat_map(|r| r.results.iter().flatten()))
+    {
+        facts.push((
+            "CPU steal during the measured runs".into(),
+            format!(
+                "{:.0}% of the VM's CPU capacity went to other virtual machines on the host \
+                 (see \"steal s\" under Every run)",
+                share * 100.0
+            ),
+        ));
+    }
+    facts.push((
+        "load average (1/5/15 min)".into(),
+        format!(
+            "{load_at_start} before the clusters started, {} at the end (the latter \
+             includes the benchmark's own load)",
+            machine::load_average()
+        ),
+    ));
+    facts
+}
+
+/// What the report calls scale `n` of `scales`: its name, numbered when it is given more
+/// than once.
+fn scale_label(scales: &[Scale], n: usize) -> String {
+    let name = scales[n].name();
+    if scales.iter().filter(|s| **s == scales[n]).count() > 1 {
+        let nth = scales[..=n].iter().filter(|s| **s == scales[n]).count();
+        format!("{name} #{nth}")
+    } else {
+        name.to_string()
+    }
+}
+
+/// The scaling plot's file: next to the report, named after it (`BENCHMARKS.md`:
+/// `BENCHMARKS-scaling.svg`).
+fn plot_path(out: &Path) -> PathBuf {
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "BENCHMARKS".into());
+    out.with_file_name(format!("{stem}-scaling.svg"))
+}
+
+/// Writes `report` to `out`, its scaling plot next to it (when it has a scaling section;
+/// a plot that cannot be drawn is left out with a warning) and, with `json`, the JSON
+/// results.
+fn write_report(report: &mut Report, out: &Path, json: Option<&Path>) -> Result<(), String> {
+    report.plot = None;
+    if scaling::applies(report.scales) {
+        let path = plot_path(out);
+        match plot::svg(&scaling::panels(report.scales)) {
+            Ok(svg) => {
+                std::fs::write(&path, svg)
+                    .map_err(|e| format!("writing {}: {e}", path.display()))?;
+                println!("wrote {}", path.display());
+                report.plot = path.file_name().map(|n| n.to_string_lossy().to_string());
+            }
+            Err(e) => println!("warning: no scaling plot: {e}"),
+        }
+    }
+    std::fs::write(out, report.markdown())
+        .map_err(|e| format!("writing {}: {e}", out.display()))?;
+    println!("wrote {}", out.display());
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&report.json())
+            .map_err(|e| format!("encoding the JSON results: {e}"))?;
+        std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
     }
     Ok(())
 }
@@ -630,5 +733,45 @@ fn run_once(
             format!("it exited 0 but its result is wrong: {wrong}"),
             Some(outcome),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_labels_and_plot_path() {
+        let scales = [Scale::Mb100, Scale::Gb1, Scale::Mb100];
+        let labels: Vec<String> = (0..3).map(|n| scale_label(&scales, n)).collect();
+        assert_eq!(labels, ["100mb #1", "1gb", "100mb #2"]);
+        assert_eq!(
+            plot_path(Path::new("/w/BENCHMARKS.md")),
+            Path::new("/w/BENCHMARKS-scaling.svg")
+        );
+        assert_eq!(
+            plot_path(Path::new("smoke.md")),
+            Path::new("smoke-scaling.svg")
+        );
+    }
+
+    #[test]
+    fn scale_list_parses() {
+        let args =
+            Args::try_parse_from(["bench", "--scale", "100mb,1gb,5gb", "--scenarios", "a,b,g"])
+                .unwrap();
+        assert_eq!(args.scale, [Scale::Mb100, Scale::Gb1, Scale::Gb5]);
+        assert_eq!(
+            args.scenarios,
+            [ScenarioArg::A, ScenarioArg::B, ScenarioArg::G]
+        );
+        let default = Args::try_parse_from(["bench"]).unwrap();
+        assert_eq!(default.scale, [Scale::Gb1]);
+        let letters: Vec<String> = default
+            .scenarios
+            .iter()
+            .map(|s| format!("{s:?}").to_lowercase())
+            .collect();
+        assert_eq!(letters.join(","), DEFAULT_SCENARIOS);
     }
 }

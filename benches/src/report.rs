@@ -1,18 +1,22 @@
-//! Turns the runs into numbers and text: medians per contender, the derived rates, and the
-//! Markdown written to BENCHMARKS.md (and printed).
+//! Turns the runs into numbers and text: medians per contender and scale, the derived
+//! rates, and the Markdown written to BENCHMARKS.md (and printed), with the scaling section
+//! of [`scaling`] when the invocation ran more than one scale or scenario G.
 //!
-//! Rates use the same numerators for every contender: the source's total exact row count
-//! and total `pg_table_size` bytes, divided by the contender's median wall time. So rows/s
-//! and MB/s are "source database moved per second", comparable across contenders whatever
-//! each one actually sends over the wire.
+//! Rates use the same numerators for every contender of a scale: the source's total exact
+//! row count and total `pg_table_size` bytes at that scale, divided by the contender's
+//! median wall time. So rows/s and MB/s are "source database moved per second", comparable
+//! across contenders whatever each one actually sends over the wire. The exceptions move
+//! something else: scenario D (its own table) and scenario G's single-table contenders
+//! (that table), whose rates use what they move.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::contenders::{Contender, Scenario, TxStats};
+use crate::contenders::{self, Contender, Scenario, TxStats};
 use crate::dataset::{self, Scale, TableStat};
 use crate::measure::Outcome;
+use crate::scaling;
 
 /// How one run of one contender ended.
 #[derive(Debug, Clone)]
@@ -79,28 +83,7 @@ pub fn summarize(runs: &[RunResult]) -> Option<Summary> {
     })
 }
 
-/// Everything the report shows.
-pub struct Report<'a> {
-    pub command: String,
-    pub date: String,
-    pub scale: Scale,
-    pub runs: usize,
-    pub jobs: usize,
-    pub machine: Vec<(String, String)>,
-    pub tables: &'a [TableStat],
-    /// Scenario D's table (empty when it did not run).
-    pub blob_tables: &'a [TableStat],
-    pub generation: Duration,
-    pub contenders: &'a [Contender],
-    /// `[contender][run]`, measured runs only.
-    pub results: &'a [Vec<RunResult>],
-    /// Warm-up rounds run before the measured ones.
-    pub warmup: usize,
-    /// `[contender][warm-up round]`: shown, never in the medians.
-    pub warmups: &'a [Vec<RunResult>],
-}
-
-fn thousands(n: f64) -> String {
+pub(crate) fn thousands(n: f64) -> String {
     let s = format!("{:.0}", n.max(0.0));
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
@@ -112,7 +95,7 @@ fn thousands(n: f64) -> String {
     out
 }
 
-fn secs(s: f64) -> String {
+pub(crate) fn secs(s: f64) -> String {
     if s < 10.0 {
         format!("{s:.2}")
     } else {
@@ -120,11 +103,46 @@ fn secs(s: f64) -> String {
     }
 }
 
-fn mb(bytes: u64) -> String {
+pub(crate) fn mb(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / 1e6)
 }
 
-impl Report<'_> {
+/// One scale's dataset and runs.
+#[derive(Debug)]
+pub struct ScaleRun {
+    pub scale: Scale,
+    /// What the report calls it: the scale's name, numbered when it was given more than once.
+    pub label: String,
+    /// Source tables, largest first.
+    pub tables: Vec<TableStat>,
+    /// Scenario D's table (empty when D did not run at this scale).
+    pub blob_tables: Vec<TableStat>,
+    pub generation: Duration,
+    pub contenders: Vec<Contender>,
+    /// `[contender][run]`, measured runs only.
+    pub results: Vec<Vec<RunResult>>,
+    /// `[contender][warm-up round]`: shown, never in the medians.
+    pub warmups: Vec<Vec<RunResult>>,
+}
+
+/// Everything the report shows.
+pub struct Report<'a> {
+    pub command: String,
+    pub date: String,
+    pub runs: usize,
+    pub jobs: usize,
+    pub machine: Vec<(String, String)>,
+    /// Warm-up rounds run before the measured ones, at every scale.
+    pub warmup: usize,
+    /// `--scale`, in order; the first `scales.len()` of them have run.
+    pub requested: &'a [Scale],
+    /// The scales that have run, in order.
+    pub scales: &'a [ScaleRun],
+    /// The scaling plot, as the Markdown links it (relative to the report); `None`: none.
+    pub plot: Option<String>,
+}
+
+impl ScaleRun {
     fn total_rows(&self) -> u64 {
         self.tables.iter().map(|t| t.rows).sum()
     }
@@ -133,17 +151,32 @@ impl Report<'_> {
         self.tables.iter().map(|t| t.table_bytes).sum()
     }
 
-    /// The rates' numerators for `scenario`: its source's rows and table bytes.
-    fn totals(&self, scenario: Scenario) -> (u64, u64) {
-        let tables = if scenario == Scenario::Blobs {
-            self.blob_tables
+    /// The rates' numerators for `c`: the rows and table bytes of the source tables it moves.
+    pub fn totals(&self, c: &Contender) -> (u64, u64) {
+        let tables = if c.scenario == Scenario::Blobs {
+            &self.blob_tables
         } else {
-            self.tables
+            &self.tables
         };
+        let moved = || tables.iter().filter(|t| c.moves(&t.name));
         (
-            tables.iter().map(|t| t.rows).sum(),
-            tables.iter().map(|t| t.table_bytes).sum(),
+            moved().map(|t| t.rows).sum(),
+            moved().map(|t| t.table_bytes).sum(),
         )
+    }
+
+    /// The median of the contender `key`'s measured runs: `Err` says why there is none (not
+    /// run at this scale, not available, or no run succeeded).
+    pub fn summary(&self, key: &str) -> Result<Summary, String> {
+        let i = self
+            .contenders
+            .iter()
+            .position(|c| c.key == key)
+            .ok_or_else(|| format!("not run at {}", self.label))?;
+        match self.results[i].first() {
+            Some(RunResult::Unavailable(why)) => Err(why.clone()),
+            _ => summarize(&self.results[i]).ok_or_else(|| "no successful run".to_string()),
+        }
     }
 
     /// The dataset table.
@@ -151,7 +184,7 @@ impl Report<'_> {
         let mut s = String::new();
         s.push_str("| table | columns | rows | table MB | index MB | what |\n");
         s.push_str("|---|---:|---:|---:|---:|---|\n");
-        for t in self.tables {
+        for t in &self.tables {
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} | {} | {} |",
@@ -223,8 +256,8 @@ impl Report<'_> {
                         secs(m.wall),
                         secs(m.wall_min),
                         secs(m.wall_max),
-                        thousands(self.totals(scenario).0 as f64 / m.wall),
-                        self.totals(scenario).1 as f64 / 1e6 / m.wall,
+                        thousands(self.totals(c).0 as f64 / m.wall),
+                        self.totals(c).1 as f64 / 1e6 / m.wall,
                         m.max_rss_mib,
                         m.cpu,
                     );
@@ -343,201 +376,6 @@ impl Report<'_> {
         s
     }
 
-    /// The whole BENCHMARKS.md.
-    pub fn markdown(&self) -> String {
-        let mut s = String::new();
-        let _ = writeln!(s, "# Benchmarks: `migrator copy` against the usual tools\n");
-        let _ = writeln!(
-            s,
-            "Generated {} by the benchmark harness in `benches/` (package `migrator-benches`). \
-             Every number below comes from one invocation; nothing was edited by hand.\n",
-            self.date
-        );
-        let _ = writeln!(s, "Command:\n\n```\n{}\n```\n", self.command);
-        s.push_str(
-            "To reproduce (from the workspace root; the harness runs `target/release/migrator`, \
-             so build it first):\n\n```\ncargo build --release -p migrator-cli -p migrator-benches\n",
-        );
-        let _ = writeln!(
-            s,
-            "cargo run --release -p migrator-benches -- --scale {} --runs {} --jobs {}{}\n```\n",
-            self.scale.name(),
-            self.runs,
-            self.jobs,
-            if self.warmup == 1 {
-                String::new()
-            } else {
-                format!(" --warmup {}", self.warmup)
-            }
-        );
-
-        s.push_str("## Machine\n\n| | |\n|---|---|\n");
-        for (k, v) in &self.machine {
-            let _ = writeln!(s, "| {k} | {v} |");
-        }
-        s.push_str(
-            "\nSource and target are two PostgreSQL clusters on this same machine (loopback TCP, \
-             no TLS), started by the harness with the settings above. **`fsync = off`** (also \
-             `synchronous_commit = off`, `full_page_writes = off`): these are throwaway test \
-             clusters, so the numbers are for CPU, network-stack and WAL-generation cost, not for \
-             disk flushes. `wal_level` is left at its default (`replica`), as on RDS, so bulk \
-             loads are fully WAL-logged. Autovacuum is off on both clusters. Clients and both \
-             servers share the same CPUs, so the source's reads, the client and the target's \
-             writes compete for them.\n\n",
-        );
-
-        let _ = writeln!(s, "## Dataset (`--scale {}`)\n", self.scale.name());
-        let _ = writeln!(
-            s,
-            "Generated once in the source, server-side with SQL, deterministic (every value is \
-             a function of the row number: `md5` of row number and a per-column salt; document \
-             bodies are sentences of words from a fixed 128-word vocabulary picked the same \
-             way, so they compress like prose; `sha256` chains for the blobs); not timed (it took {:.0} s). Primary keys, 8 secondary \
-             indexes (one unique) and 4 foreign keys were built after the load, sequences set \
-             to the highest id, then `VACUUM (FREEZE, ANALYZE)` and `CHECKPOINT`. \"table MB\" is \
-             `pg_table_size` (heap + TOAST + maps, no indexes); rows are exact counts.\n",
-            self.generation.as_secs_f64()
-        );
-        s.push_str(&self.dataset_table());
-        s.push('\n');
-
-        s.push_str("## Method\n\n");
-        let _ = writeln!(
-            s,
-            "- Every contender is timed from a freshly created target database (dropped and \
-             re-created before each run), with `--jobs {j}` / `-j {j}` where the tool has it. \
-             Before each run both servers are checkpointed; the source data is warm in memory \
-             for every run (it fits in `shared_buffers` + page cache).\n\
-             - Runs are interleaved: round 1 runs every contender once, in the order of the \
-             tables below, then round 2, and so on; the tables show the **median of {r} run(s)** \
-             (mean of the middle two for an even count) and the range. {w} warm-up round(s) \
-             of every contender ran first and are listed under \"Every run\" but are not in \
-             the medians: the first runs on fresh clusters pay for creating WAL segment files \
-             and for cold caches, which a long-lived target does not.\n\
-             - **Wall s**: from spawning the contender's one child process to reaping it.\n\
-             - **rows/s** and **MB/s**: the source's total rows ({rows}) and total table bytes \
-             ({bytes} MB, `pg_table_size`, 1 MB = 10^6 bytes) divided by the median wall time, \
-             the same numerators for every contender.\n\
-             - **Peak RSS MiB**: each contender runs as exactly one child process (`bash -c` for \
-             pipelines, with `pipefail`); this is `ru_maxrss` from `wait4(2)` on that child, \
-             which on Linux is the largest resident set among that child and all the \
-             descendants it waited for (a maximum, not a sum across processes). Server \
-             processes are not included. Children are started by a small helper process, not \
-             by the harness, because Linux also counts the starting process's own peak \
-             (the DSQL emulator of scenario C runs inside the harness). **Client CPU s** is user + system time of the same \
-             process tree.\n\
-             - **Other programs CPU s**: CPU time the machine spent on programs other than \
-             this benchmark (its two clusters, the contender's processes, the harness) during the \
-             run: user + system time from `/proc/stat` minus the servers', the contender's, the \
-             harness's and kernel threads' CPU time. Before each run the harness waits (up to \
-             a minute) for that to drop under a fifth of a CPU. **Steal s**: CPU time the \
-             hypervisor gave to other virtual machines while this one wanted it (`/proc/stat` \
-             steal); nothing here can avoid it. Neither explains all run-to-run variation on a \
-             virtual machine (a busy sibling hyperthread or the host's disk does not show up \
-             here), hence the ranges. Values above a tenth of the machine's CPU capacity \
-             over the run are marked ⚠ in \"Every run\"; those runs are still in the medians.\n\
-             - **Correctness**: a run counts only if it exited 0 and every source table has \
-             exactly the source's row count in the target; for the whole migration also the \
-             same number of valid indexes per table (unique and not), the same validated \
-             constraints per table and type, and every sequence's next value at least the \
-             source's. A run that fails any of this is reported as failed and not timed. \
-             Contents are not compared byte for byte.",
-            j = self.jobs,
-            r = self.runs,
-            w = self.warmup,
-            rows = thousands(self.total_rows() as f64),
-            bytes = mb(self.total_bytes()),
-        );
-        let _ = write!(
-            s,
-            "- **A. Data into existing tables**: before the clock starts the target gets \
-             `pg_dump --schema-only --section=pre-data` of the source (tables, sequences, \
-             defaults) plus the primary keys (taken from the source catalog, since `pg_dump` \
-             puts them in post-data); no secondary indexes, no foreign keys. Timed: only the \
-             data movement. The raw pipe runs, per table, `psql -c \"COPY t TO STDOUT (FORMAT \
-             binary)\" SRC | psql -c \"COPY t FROM STDIN (FORMAT binary)\" TGT`, N tables at a \
-             time (`xargs -P N`, largest table first): the ceiling for one machine without \
-             splitting tables. It sets no sequences; `pg_dump --data-only` and migrator do. \
-             migrator also runs `ANALYZE` on each table it loaded, which the other two do not.\n\
-             - **B. Whole migration** into an empty database: schema, data, indexes, \
-             constraints, sequences. `pg_dump -Fd` uses its default compression (gzip); its \
-             time includes writing and reading the dump directory on the same disk. migrator \
-             also runs `ANALYZE`; neither `pg_dump | psql` nor `pg_restore` does.\n\
-             - **C. Onto Aurora DSQL**: no machine here can reach AWS, so the target is the \
-             DSQL emulator of the test suite (`fixtures::dsql`, era 2026: foreign keys \
-             allowed): a PostgreSQL wire-protocol proxy, run inside the harness, in front of a \
-             fresh database on the target cluster, enforcing DSQL's limits (3,000 rows and \
-             10 MiB per transaction, one DDL per transaction, no DDL with DML, DSQL's \
-             unsupported features refused) and rewriting DSQL's `ASYNC` statements. It \
-             injects no commit failures here. Every contender is `migrator copy` into that \
-             emulator; they differ only in profile, key strategy, write path and batch size. \
-             The proxy's CPU is the harness's, not in \"client CPU s\". A run also counts \
-             only if the emulator's record of every transaction shows none over 3,000 rows or \
-             10 MiB and none mixing DDL and DML (rules-on contenders), and its note gives the \
-             number of write transactions and the largest.\n\
-             - **D. Blobs**: a separate source table `blob_doc` of {blob_rows} rows, each an \
-             incompressible 1 MiB `bytea` value (TOAST stored uncompressed) plus a name; \
-             rows/s and MB/s use that table's rows and `pg_table_size`. Every contender is \
-             `migrator copy --jobs 4` into a fresh target database: the values kept in the \
-             rows (baseline), moved to an S3-protocol server on this machine (`fixtures::s3`: \
-             s3s + s3s-fs over HTTP on loopback, started fresh for each run inside the \
-             harness, so its CPU is not in \"client CPU s\"; uploads carry their SHA-256, \
-             one object per value, no multipart at 1 MiB), or to a local directory. A run \
-             counts only if every row arrived and the store holds exactly one object per \
-             distinct value with the bytes the rows record.\n\
-             - **E. Final sync**: for every run the source is a fresh copy of the generated \
-             database (`CREATE DATABASE ... TEMPLATE`, untimed). The whole migration is timed \
-             with chunk fingerprints (the default) and without (`copy.fingerprints = false`), \
-             which prices the fingerprints. For `migrator sync` the copy runs untimed, then a \
-             workload changes 1% of every table's rows (0.5% updated, 0.25% deleted, 0.25% \
-             inserted past the old end), either spread over the whole key range (every chunk \
-             changes: the worst case for chunk fingerprints) or among the newest 2% of each \
-             table's keys (where applications usually write); only the sync is timed, \
-             and the run counts only if `migrator verify --checksums` is clean afterwards. \
-             Sync finds changed rows by transaction ids (the default) or, in the contender \
-             that says so, by streaming and fingerprinting every chunk again. \
-             The goal: sync at most a quarter of the whole copy's time.\n\
-             - **F. Verification** of a target that an untimed `migrator copy` made: a plain \
-             `SELECT count(*)` of every table on both sides (N at a time, the baseline), \
-             `migrator verify` (exact counts, sequences) and `migrator verify --checksums` \
-             (every row of both sides hashed by its server and compared by key).\n\n",
-            blob_rows = thousands(self.blob_tables.iter().map(|t| t.rows).sum::<u64>() as f64),
-        );
-
-        for scenario in [
-            Scenario::DataOnly,
-            Scenario::Full,
-            Scenario::Dsql,
-            Scenario::Blobs,
-            Scenario::Sync,
-            Scenario::Verify,
-        ] {
-            if !self.contenders.iter().any(|c| c.scenario == scenario) {
-                continue;
-            }
-            let _ = writeln!(
-                s,
-                "## {} (medians, {} run(s) each)\n",
-                scenario_title(scenario),
-                self.runs
-            );
-            s.push_str(&self.medians_table(scenario));
-            s.push('\n');
-            if scenario == Scenario::Dsql {
-                s.push_str(&self.dsql_costs());
-                s.push('\n');
-            }
-        }
-        s.push_str("## Every run\n\n");
-        s.push_str(&self.raw_table());
-        let failures = self.failures();
-        if !failures.is_empty() {
-            s.push_str("\n## Failures\n\n");
-            s.push_str(&failures);
-        }
-        s
-    }
-
     /// The median wall time and median write-transaction count of the contender `key`.
     fn median_of(&self, key: &str) -> Option<(f64, Option<f64>)> {
         let i = self.contenders.iter().position(|c| c.key == key)?;
@@ -636,8 +474,8 @@ impl Report<'_> {
         s
     }
 
-    /// The JSON form of the same results.
-    pub fn json(&self) -> serde_json::Value {
+    /// This scale's part of the JSON results.
+    fn json(&self) -> serde_json::Value {
         use serde_json::json;
         let runs = |rs: &[RunResult]| -> Vec<serde_json::Value> {
             rs.iter()
@@ -665,24 +503,362 @@ impl Report<'_> {
                 })
                 .collect()
         };
+        let tables = |ts: &[TableStat]| -> Vec<serde_json::Value> {
+            ts.iter()
+                .map(|t| {
+                    json!({
+                        "name": t.name, "columns": t.columns, "rows": t.rows,
+                        "table_bytes": t.table_bytes, "index_bytes": t.index_bytes,
+                    })
+                })
+                .collect()
+        };
         json!({
-            "command": self.command,
-            "date": self.date,
             "scale": self.scale.name(),
-            "jobs": self.jobs,
-            "machine": self.machine.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
-            "tables": self.tables.iter().map(|t| json!({
-                "name": t.name, "columns": t.columns, "rows": t.rows,
-                "table_bytes": t.table_bytes, "index_bytes": t.index_bytes,
-            })).collect::<Vec<_>>(),
-            "contenders": self.contenders.iter().zip(self.results).enumerate().map(|(i, (c, rs))| json!({
+            "label": self.label,
+            "generation_s": self.generation.as_secs_f64(),
+            "tables": tables(&self.tables),
+            "blob_tables": tables(&self.blob_tables),
+            "contenders": self.contenders.iter().zip(&self.results).enumerate().map(|(i, (c, rs))| json!({
                 "key": c.key,
                 "label": c.label,
-                "scenario": match c.scenario { Scenario::DataOnly => "A", Scenario::Full => "B", Scenario::Dsql => "C", Scenario::Blobs => "D", Scenario::Sync => "E", Scenario::Verify => "F" },
+                "scenario": c.scenario.letter().to_string(),
                 "baseline": c.baseline,
+                "jobs": c.jobs,
+                "only_table": c.only,
                 "runs": runs(rs),
                 "warmup_runs": runs(self.warmups.get(i).map(Vec::as_slice).unwrap_or(&[])),
             })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+impl Report<'_> {
+    /// The scenarios that ran at some scale, in report order.
+    fn scenarios(&self) -> Vec<Scenario> {
+        Scenario::ALL
+            .into_iter()
+            .filter(|&sc| {
+                self.scales
+                    .iter()
+                    .any(|r| r.contenders.iter().any(|c| c.scenario == sc))
+            })
+            .collect()
+    }
+
+    /// `--scale` as given.
+    fn scale_arg(&self) -> String {
+        let names: Vec<&str> = self.requested.iter().map(|s| s.name()).collect();
+        names.join(",")
+    }
+
+    /// The whole BENCHMARKS.md.
+    pub fn markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "# Benchmarks: `migrator copy` against the usual tools\n");
+        let _ = writeln!(
+            s,
+            "Generated {} by the benchmark harness in `benches/` (package `migrator-benches`). \
+             Every number below comes from one invocation; nothing was edited by hand.\n",
+            self.date
+        );
+        if let Some(pending) = self.requested.get(self.scales.len()..)
+            && !pending.is_empty()
+        {
+            let names: Vec<&str> = pending.iter().map(|s| s.name()).collect();
+            let _ = writeln!(
+                s,
+                "> **Incomplete**: written after {} of {} scales; still to run: {}.\n",
+                self.scales.len(),
+                self.requested.len(),
+                names.join(", ")
+            );
+        }
+        let _ = writeln!(s, "Command:\n\n```\n{}\n```\n", self.command);
+        s.push_str(
+            "To reproduce (from the workspace root; the harness runs `target/release/migrator`, \
+             so build it first):\n\n```\ncargo build --release -p migrator-cli -p migrator-benches\n",
+        );
+        let letters: Vec<String> = self
+            .scenarios()
+            .iter()
+            .map(|sc| sc.letter().to_ascii_lowercase().to_string())
+            .collect();
+        let letters = letters.join(",");
+        let _ = writeln!(
+            s,
+            "cargo run --release -p migrator-benches -- --scale {} --runs {} --jobs {}{}{}\n```\n",
+            self.scale_arg(),
+            self.runs,
+            self.jobs,
+            if self.warmup == 1 {
+                String::new()
+            } else {
+                format!(" --warmup {}", self.warmup)
+            },
+            if letters == crate::DEFAULT_SCENARIOS {
+                String::new()
+            } else {
+                format!(" --scenarios {letters}")
+            }
+        );
+
+        s.push_str("## Machine\n\n| | |\n|---|---|\n");
+        for (k, v) in &self.machine {
+            let _ = writeln!(s, "| {k} | {v} |");
+        }
+        s.push_str(
+            "\nSource and target are two PostgreSQL clusters on this same machine (loopback TCP, \
+             no TLS), started by the harness with the settings above. **`fsync = off`** (also \
+             `synchronous_commit = off`, `full_page_writes = off`): these are throwaway test \
+             clusters, so the numbers are for CPU, network-stack and WAL-generation cost, not for \
+             disk flushes. `wal_level` is left at its default (`replica`), as on RDS, so bulk \
+             loads are fully WAL-logged. Autovacuum is off on both clusters. Clients and both \
+             servers share the same CPUs, so the source's reads, the client and the target's \
+             writes compete for them.\n\n",
+        );
+
+        let took: Vec<String> = self
+            .scales
+            .iter()
+            .map(|r| format!("{:.0} s at {}", r.generation.as_secs_f64(), r.label))
+            .collect();
+        let _ = writeln!(
+            s,
+            "## Dataset\n\n\
+             Generated in the source, once per scale, server-side with SQL, deterministic \
+             (every value is a function of the row number: `md5` of row number and a \
+             per-column salt; document bodies are sentences of words from a fixed 128-word \
+             vocabulary picked the same way, so they compress like prose; `sha256` chains for \
+             the blobs); the scales differ only in row counts. Not timed (it took {}). Primary \
+             keys, 8 secondary indexes (one unique) and 4 foreign keys were built after the \
+             load, sequences set to the highest id, then `VACUUM (FREEZE, ANALYZE)` and \
+             `CHECKPOINT`. \"table MB\" is `pg_table_size` (heap + TOAST + maps, no indexes); \
+             rows are exact counts.\n",
+            took.join(", ")
+        );
+        for r in self.scales {
+            let _ = writeln!(s, "### Dataset at {}\n", r.label);
+            s.push_str(&r.dataset_table());
+            s.push('\n');
+        }
+
+        s.push_str("## Method\n\n");
+        let totals: Vec<String> = self
+            .scales
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} rows and {} MB at {}",
+                    thousands(r.total_rows() as f64),
+                    mb(r.total_bytes()),
+                    r.label
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "{scales}- Every contender is timed from a freshly created target database (dropped and \
+             re-created before each run), with `--jobs {j}` / `-j {j}` where the tool has it \
+             (scenarios D and G set their own). \
+             Before each run both servers are checkpointed; the source data is warm in memory \
+             for every run (it fits in `shared_buffers` + page cache).\n\
+             - Runs are interleaved: round 1 runs every contender once, in the order of the \
+             tables below, then round 2, and so on; the tables show the **median of {r} run(s)** \
+             (mean of the middle two for an even count) and the range. {w} warm-up round(s) \
+             of every contender ran first (at every scale) and are listed under \"Every run\" but are not in \
+             the medians: the first runs on fresh clusters pay for creating WAL segment files \
+             and for cold caches, which a long-lived target does not.\n\
+             - **Wall s**: from spawning the contender's one child process to reaping it.\n\
+             - **rows/s** and **MB/s**: the source's total rows and total table bytes at that \
+             scale ({totals}; `pg_table_size`, 1 MB = 10^6 bytes) divided by the median wall \
+             time, the same numerators for every contender of a scale except where a scenario \
+             below says otherwise.\n\
+             - **Peak RSS MiB**: each contender runs as exactly one child process (`bash -c` for \
+             pipelines, with `pipefail`); this is `ru_maxrss` from `wait4(2)` on that child, \
+             which on Linux is the largest resident set among that child and all the \
+             descendants it waited for (a maximum, not a sum across processes). Server \
+             processes are not included. Children are started by a small helper process, not \
+             by the harness, because Linux also counts the starting process's own peak \
+             (the DSQL emulator of scenario C runs inside the harness). **Client CPU s** is user + system time of the same \
+             process tree.\n\
+             - **Other programs CPU s**: CPU time the machine spent on programs other than \
+             this benchmark (its two clusters, the contender's processes, the harness) during the \
+             run: user + system time from `/proc/stat` minus the servers', the contender's, the \
+             harness's and kernel threads' CPU time. Before each run the harness waits (up to \
+             a minute) for that to drop under a fifth of a CPU. **Steal s**: CPU time the \
+             hypervisor gave to other virtual machines while this one wanted it (`/proc/stat` \
+             steal); nothing here can avoid it. Neither explains all run-to-run variation on a \
+             virtual machine (a busy sibling hyperthread or the host's disk does not show up \
+             here), hence the ranges. Values above a tenth of the machine's CPU capacity \
+             over the run are marked ⚠ in \"Every run\"; those runs are still in the medians.\n\
+             - **Correctness**: a run counts only if it exited 0 and every source table has \
+             exactly the source's row count in the target; for the whole migration (B, G) also \
+             the same number of valid indexes per table (unique and not), the same validated \
+             constraints per table and type, and every sequence's next value at least the \
+             source's. A run that fails any of this is reported as failed and not timed. \
+             Contents are not compared byte for byte.",
+            j = self.jobs,
+            r = self.runs,
+            w = self.warmup,
+            totals = totals.join("; "),
+            scales = if self.requested.len() > 1 {
+                format!(
+                    "- **Scales** (`--scale {}`): the clusters are started once; for each scale \
+                     in turn the source database is dropped and generated again at that scale \
+                     (untimed), then every contender runs its warm-up and measured rounds at \
+                     that scale. Scenario D's table does not depend on the scale, so D runs at \
+                     the first scale only.\n",
+                    self.scale_arg()
+                )
+            } else {
+                String::new()
+            },
+        );
+        let _ = write!(
+            s,
+            "- **A. Data into existing tables**: before the clock starts the target gets \
+             `pg_dump --schema-only --section=pre-data` of the source (tables, sequences, \
+             defaults) plus the primary keys (taken from the source catalog, since `pg_dump` \
+             puts them in post-data); no secondary indexes, no foreign keys. Timed: only the \
+             data movement. The raw pipe runs, per table, `psql -c \"COPY t TO STDOUT (FORMAT \
+             binary)\" SRC | psql -c \"COPY t FROM STDIN (FORMAT binary)\" TGT`, N tables at a \
+             time (`xargs -P N`, largest table first): the ceiling for one machine without \
+             splitting tables. It sets no sequences; `pg_dump --data-only` and migrator do. \
+             migrator also runs `ANALYZE` on each table it loaded, which the other two do not.\n\
+             - **B. Whole migration** into an empty database: schema, data, indexes, \
+             constraints, sequences. `pg_dump -Fd` uses its default compression (gzip); its \
+             time includes writing and reading the dump directory on the same disk. migrator \
+             also runs `ANALYZE`; neither `pg_dump | psql` nor `pg_restore` does.\n\
+             - **C. Onto Aurora DSQL**: no machine here can reach AWS, so the target is the \
+             DSQL emulator of the test suite (`fixtures::dsql`, era 2026: foreign keys \
+             allowed): a PostgreSQL wire-protocol proxy, run inside the harness, in front of a \
+             fresh database on the target cluster, enforcing DSQL's limits (3,000 rows and \
+             10 MiB per transaction, one DDL per transaction, no DDL with DML, DSQL's \
+             unsupported features refused) and rewriting DSQL's `ASYNC` statements. It \
+             injects no commit failures here. Every contender is `migrator copy` into that \
+             emulator; they differ only in profile, key strategy, write path and batch size. \
+             The proxy's CPU is the harness's, not in \"client CPU s\". A run also counts \
+             only if the emulator's record of every transaction shows none over 3,000 rows or \
+             10 MiB and none mixing DDL and DML (rules-on contenders), and its note gives the \
+             number of write transactions and the largest.\n\
+             - **D. Blobs**: a separate source table `blob_doc` of {blob_rows} rows, each an \
+             incompressible 1 MiB `bytea` value (TOAST stored uncompressed) plus a name; \
+             rows/s and MB/s use that table's rows and `pg_table_size`. Every contender is \
+             `migrator copy --jobs 4` into a fresh target database: the values kept in the \
+             rows (baseline), moved to an S3-protocol server on this machine (`fixtures::s3`: \
+             s3s + s3s-fs over HTTP on loopback, started fresh for each run inside the \
+             harness, so its CPU is not in \"client CPU s\"; uploads carry their SHA-256, \
+             one object per value, no multipart at 1 MiB), or to a local directory. A run \
+             counts only if every row arrived and the store holds exactly one object per \
+             distinct value with the bytes the rows record. D runs at the first scale only \
+             (its table does not depend on `--scale`).\n\
+             - **E. Final sync**: for every run the source is a fresh copy of the generated \
+             database (`CREATE DATABASE ... TEMPLATE`, untimed). The whole migration is timed \
+             with chunk fingerprints (the default) and without (`copy.fingerprints = false`), \
+             which prices the fingerprints. For `migrator sync` the copy runs untimed, then a \
+             workload changes 1% of every table's rows (0.5% updated, 0.25% deleted, 0.25% \
+             inserted past the old end), either spread over the whole key range (every chunk \
+             changes: the worst case for chunk fingerprints) or among the newest 2% of each \
+             table's keys (where applications usually write); only the sync is timed, \
+             and the run counts only if `migrator verify --checksums` is clean afterwards. \
+             Sync finds changed rows by transaction ids (the default) or, in the contender \
+             that says so, by streaming and fingerprinting every chunk again. \
+             The goal: sync at most a quarter of the whole copy's time.\n\
+             - **F. Verification** of a target that an untimed `migrator copy` made: a plain \
+             `SELECT count(*)` of every table on both sides (N at a time, the baseline), \
+             `migrator verify` (exact counts, sequences) and `migrator verify --checksums` \
+             (every row of both sides hashed by its server and compared by key).\n\
+             - **G. Scaling with `--jobs`**: `migrator copy --jobs N` for N = {curve_jobs}, \
+             of the whole database (exactly as B's migrator contender, same check), and of the \
+             largest table `{table}` alone ({share}), selected with a config file `[tables] \
+             include = [\"public.{table}\"]`. migrator cuts a table into key-range chunks of \
+             about `copy.chunk_mib` (128 MiB by default), so `{table}` is one chunk when it is \
+             smaller than that and more jobs cannot split it; each run's note gives the chunk \
+             count from migrator's summary line. Copying `{table}` alone, migrator leaves out \
+             its foreign key to `accounts` (not copied) with a warning; the check for those \
+             runs requires `{table}`'s row count, its indexes, its constraints other than that \
+             foreign key (which must be absent), and its identity sequence's next value, and \
+             their rows/s and MB/s use `{table}`'s rows and bytes. The speed-ups in \
+             \"Scaling\" are against {first} job(s).\n\n",
+            blob_rows = thousands(
+                self.scales
+                    .first()
+                    .map_or(0, |r| r.blob_tables.iter().map(|t| t.rows).sum::<u64>())
+                    as f64
+            ),
+            curve_jobs = contenders::CURVE_JOBS.map(|j| j.to_string()).join(", "),
+            table = contenders::CURVE_TABLE,
+            first = contenders::CURVE_JOBS[0],
+            share = self
+                .scales
+                .iter()
+                .filter_map(|r| {
+                    let t = r
+                        .tables
+                        .iter()
+                        .find(|t| t.name == contenders::CURVE_TABLE)?;
+                    Some(format!(
+                        "{} MB, {:.0}% of the table bytes, at {}",
+                        mb(t.table_bytes),
+                        t.table_bytes as f64 / r.total_bytes().max(1) as f64 * 100.0,
+                        r.label
+                    ))
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+
+        if scaling::applies(self.scales) {
+            s.push_str(&scaling::section(self.scales, self.plot.as_deref()));
+        }
+        for r in self.scales {
+            for scenario in Scenario::ALL {
+                if !r.contenders.iter().any(|c| c.scenario == scenario) {
+                    continue;
+                }
+                let _ = writeln!(
+                    s,
+                    "## {}, at {} (medians, {} run(s) each)\n",
+                    scenario_title(scenario),
+                    r.label,
+                    self.runs
+                );
+                s.push_str(&r.medians_table(scenario));
+                s.push('\n');
+                if scenario == Scenario::Dsql {
+                    s.push_str(&r.dsql_costs());
+                    s.push('\n');
+                }
+            }
+        }
+        for r in self.scales {
+            let _ = writeln!(s, "## Every run at {}\n", r.label);
+            s.push_str(&r.raw_table());
+            s.push('\n');
+        }
+        for r in self.scales {
+            let failures = r.failures();
+            if !failures.is_empty() {
+                let _ = writeln!(s, "## Failures at {}\n", r.label);
+                s.push_str(&failures);
+            }
+        }
+        s
+    }
+
+    /// The JSON form of the same results: every scale's, and the scaling section's.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "command": self.command,
+            "date": self.date,
+            "scales_requested": self.requested.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            "runs": self.runs,
+            "warmup": self.warmup,
+            "jobs": self.jobs,
+            "machine": self.machine.iter().map(|(k, v)| serde_json::json!([k, v])).collect::<Vec<_>>(),
+            "scales": self.scales.iter().map(ScaleRun::json).collect::<Vec<_>>(),
+            "scaling": scaling::json(self.scales),
         })
     }
 }
@@ -696,6 +872,9 @@ pub fn scenario_title(s: Scenario) -> &'static str {
         Scenario::Blobs => "D. A table of 1 MiB files: values in the rows or in a blob store",
         Scenario::Sync => "E. Final sync after 1% of the rows changed, against the whole copy",
         Scenario::Verify => "F. Verification: counts and every row, against a plain count(*)",
+        Scenario::JobsCurve => {
+            "G. Scaling with --jobs: the whole migration and its largest table alone"
+        }
     }
 }
 
@@ -712,13 +891,13 @@ pub fn busy(o: &Outcome) -> (bool, bool) {
     }
 }
 
-/// Steal over all measured runs, as a share of their CPU capacity (`None` without data).
-pub fn steal_share(results: &[Vec<RunResult>]) -> Option<f64> {
+/// Steal over `results`, as a share of their CPU capacity (`None` without data).
+pub fn steal_share<'a>(results: impl IntoIterator<Item = &'a RunResult>) -> Option<f64> {
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1) as f64;
     let (mut steal, mut cap) = (0.0, 0.0);
-    for r in results.iter().flatten() {
+    for r in results {
         let o = match r {
             RunResult::Ok(o, _, _) => Some(o),
             RunResult::Failed { outcome, .. } => outcome.as_ref(),
@@ -735,7 +914,7 @@ pub fn steal_share(results: &[Vec<RunResult>]) -> Option<f64> {
 }
 
 /// Text for a Markdown table cell.
-fn cell(s: &str) -> String {
+pub(crate) fn cell(s: &str) -> String {
     s.replace('|', "\\|")
 }
 
