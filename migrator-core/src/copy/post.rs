@@ -426,51 +426,55 @@ mod tests {
     use super::*;
     use crate::plan::StepSpec;
 
-    fn steps(specs: Vec<StepSpec>) -> Vec<Step> {
-        crate::plan::order_steps(specs, &[]).unwrap()
+    fn step(id: &str, kind: StepKind, sql: &str, table: Option<&QualName>) -> StepSpec {
+        let spec = StepSpec::new(id.into(), kind, vec![sql.into()]);
+        match table {
+            Some(t) => spec.on_table(t),
+            None => spec,
+        }
     }
 
     #[test]
     fn only_index_builds_share_a_table() {
         let t = QualName::new("public", "t");
         let u = QualName::new("public", "u");
-        let s = steps(vec![
-            StepSpec::new(
-                "index:a".into(),
-                StepKind::Index,
-                vec!["CREATE INDEX a ON t (x)".into()],
-            )
-            .on_table(&t),
-            StepSpec::new(
-                "index:b".into(),
-                StepKind::Index,
-                vec!["CREATE INDEX b ON t (y)".into()],
-            )
-            .on_table(&t),
-            StepSpec::new(
-                "constraint:c".into(),
-                StepKind::Index,
-                vec!["ALTER TABLE ONLY t ADD CONSTRAINT c UNIQUE (z)".into()],
-            )
-            .on_table(&t),
-            StepSpec::new(
-                "pk:p".into(),
-                StepKind::PrimaryKey,
-                vec!["ALTER TABLE ONLY t ADD CONSTRAINT p PRIMARY KEY (id)".into()],
-            )
-            .on_table(&t),
-            StepSpec::new(
-                "index:d".into(),
-                StepKind::Index,
-                vec!["CREATE INDEX d ON u (x)".into()],
-            )
-            .on_table(&u),
-            StepSpec::new(
-                "schema:s".into(),
-                StepKind::Schema,
-                vec!["CREATE SCHEMA s".into()],
-            ),
-        ]);
+        let s = crate::plan::order_steps(
+            vec![
+                step(
+                    "index:a",
+                    StepKind::Index,
+                    "CREATE INDEX a ON t (x)",
+                    Some(&t),
+                ),
+                step(
+                    "index:b",
+                    StepKind::Index,
+                    "CREATE INDEX b ON t (y)",
+                    Some(&t),
+                ),
+                step(
+                    "constraint:c",
+                    StepKind::Index,
+                    "ALTER TABLE ONLY t ADD CONSTRAINT c UNIQUE (z)",
+                    Some(&t),
+                ),
+                step(
+                    "pk:p",
+                    StepKind::PrimaryKey,
+                    "ALTER TABLE ONLY t ADD CONSTRAINT p PRIMARY KEY (id)",
+                    Some(&t),
+                ),
+                step(
+                    "index:d",
+                    StepKind::Index,
+                    "CREATE INDEX d ON u (x)",
+                    Some(&u),
+                ),
+                step("schema:s", StepKind::Schema, "CREATE SCHEMA s", None),
+            ],
+            &[],
+        )
+        .unwrap();
         let by = |id: &str| steps_by_id(&s, id);
         assert!(!lock_conflict(by("index:a"), by("index:b")));
         assert!(lock_conflict(by("index:a"), by("pk:p")));
