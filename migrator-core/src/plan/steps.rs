@@ -273,6 +273,18 @@ fn default_phase(kind: StepKind) -> Phase {
     }
 }
 
+/// Whether a step of this kind may call functions of the schema while it runs.
+fn runs_user_code(kind: StepKind) -> bool {
+    matches!(
+        kind,
+        StepKind::Index
+            | StepKind::Check
+            | StepKind::Validate
+            | StepKind::Refresh
+            | StepKind::Analyze
+    )
+}
+
 /// Orders step specs into a plan: dependency edges from the catalog (`deps`, as
 /// `(dependent, referenced)`) and each step's `after` list; a pre-data step's dependencies
 /// are pulled into the pre-data phase. Returns steps whose `deps` point to earlier steps.
@@ -310,6 +322,17 @@ pub(crate) fn order(specs: Vec<StepSpec>, deps: &[(ObjKey, ObjKey)]) -> Result<V
             if let Some(&j) = by_id.get(id.as_str()) {
                 edges[i].insert(j);
             }
+        }
+    }
+    // A function's body may call another by name, which the catalog does not record: a
+    // step that runs user code (an index expression, a check, a refresh, the statistics
+    // of an expression index) waits for every function, not only those it names.
+    let functions: Vec<usize> = (0..n)
+        .filter(|&i| specs[i].kind == StepKind::Function)
+        .collect();
+    for (i, s) in specs.iter().enumerate() {
+        if runs_user_code(s.kind) {
+            edges[i].extend(functions.iter().copied());
         }
     }
 
@@ -433,6 +456,28 @@ mod tests {
         let steps = order(vec![pk, t, u], &[(ObjKey::Rel(3), ObjKey::Constraint(2))]).unwrap();
         let pk = steps.iter().find(|s| s.id() == "pk:t.t_pkey").unwrap();
         assert_eq!(pk.phase(), Phase::PreData);
+    }
+
+    #[test]
+    fn steps_that_run_user_code_wait_for_every_function() {
+        let f = |id: &str, oid| {
+            StepSpec::new(id.into(), StepKind::Function, vec![]).creating(ObjKey::Proc(oid))
+        };
+        let refresh = StepSpec::new("refresh:v".into(), StepKind::Refresh, vec![]);
+        let view = StepSpec::new("view:w".into(), StepKind::View, vec![]);
+        // The refresh names neither function (one calls the other by name in its body).
+        let steps = order(
+            vec![refresh, view, f("function:a", 1), f("function:b", 2)],
+            &[],
+        )
+        .unwrap();
+        let at = |id: &str| steps.iter().position(|s| s.id() == id).unwrap();
+        let refresh = &steps[at("refresh:v")];
+        assert_eq!(refresh.deps, vec![at("function:a"), at("function:b")]);
+        assert!(
+            steps[at("view:w")].deps.is_empty(),
+            "a view runs nothing when made"
+        );
     }
 
     #[test]
