@@ -49,6 +49,39 @@ fn loads_into_the_applications_schema() {
     assert!(assert_sequences_past_max(&dst) >= 6);
 }
 
+/// Tables `ANALYZE`d since the cluster started (autovacuum is off in the fixtures).
+fn analyzed_tables(db: &TestDb<'_>) -> u64 {
+    scalar(
+        db,
+        "SELECT count(*) FROM pg_stat_user_tables \
+         WHERE schemaname <> '_migrator' AND last_analyze IS NOT NULL",
+    )
+    .parse()
+    .unwrap()
+}
+
+#[test]
+fn statistics_are_gathered_unless_left_to_autovacuum() {
+    let c = Cluster::shared();
+    let src = c.create_db("donly_an_src").unwrap();
+    let on = c.create_db("donly_an_on").unwrap();
+    let off = c.create_db("donly_an_off").unwrap();
+    demo::load(&src).unwrap();
+    app_schema(&src, &on, None);
+    app_schema(&src, &off, None);
+    let tables = data_tables(&src).len() as u64;
+    assert!(tables >= 5, "{tables} tables in the demo");
+
+    assert_success(&copy(&src, &on, &["--data-only"]), "copy --data-only");
+    assert_eq!(analyzed_tables(&on), tables, "every loaded table analyzed");
+
+    let cfg = config_file("no-analyze", "[copy]\nanalyze = false\n");
+    let out = run_config_with(&["copy", "--data-only"], &src, &off.url(), &cfg);
+    assert_success(&out, "copy --data-only with analyze = false");
+    assert_same_data(&src, &off);
+    assert_eq!(analyzed_tables(&off), 0, "no table analyzed");
+}
+
 #[test]
 fn without_replication_role_tables_load_parents_first() {
     let c = Cluster::shared();

@@ -390,6 +390,9 @@ pub struct CopyConfig {
     /// `sync` can skip what did not change. Off: a faster copy, and `sync` compares every
     /// row instead.
     pub fingerprints: bool,
+    /// `ANALYZE` each table after its data, so the target plans queries well from the
+    /// first one. Off: a shorter run, and the statistics are left to autovacuum.
+    pub analyze: bool,
 }
 
 impl Default for CopyConfig {
@@ -399,6 +402,7 @@ impl Default for CopyConfig {
             chunk_mib: 128,
             buffer_kib: 256,
             fingerprints: true,
+            analyze: true,
         }
     }
 }

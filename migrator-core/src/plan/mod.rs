@@ -2,7 +2,7 @@
 //! DDL steps in dependency order, and every compatibility finding with what will be done
 //! about it. Building a plan reads both sides and changes nothing anywhere.
 
-mod chunk;
+pub(crate) mod chunk;
 mod steps;
 
 use std::collections::{HashMap, HashSet};
@@ -598,6 +598,10 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
                 .unwrap_or_else(crate::transform::keys::default_namespace)
         });
 
+    let mut specs = specs;
+    if !config.copy.analyze {
+        specs.retain(|s| s.kind != steps::StepKind::Analyze);
+    }
     let steps = steps::order(specs, &cat.deps)?;
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let resume = tinfo.manifest.as_ref().map(|m| ResumeInfo {
