@@ -207,6 +207,8 @@ fn copy_change_sync_verify(
 
 #[test]
 fn sync_brings_a_postgres_target_up_to_date() {
+    // Event chunks of about 80,000 rows: more than a block of row digests, so the copy
+    // stores some blocks while the chunk streams and the last one with the chunk.
     const ROWS: u64 = 1_000_000;
     let cluster = Cluster::shared();
     let src = cluster.create_db("sync_src").unwrap();
@@ -216,7 +218,7 @@ fn sync_brings_a_postgres_target_up_to_date() {
     let cfg = config_file(
         "sync-postgres",
         &format!(
-            "[copy]\nchunk_mib = 8\njobs = 2\n[blobs]\nstore = \"file://{}\"\n\
+            "[copy]\nchunk_mib = 24\njobs = 2\n[blobs]\nstore = \"file://{}\"\n\
              [[blobs.columns]]\ntable = \"public.document\"\ncolumn = \"body\"\n\
              [sync]\nchanges = \"fingerprints\"\n",
             dir.path().display()

@@ -1,12 +1,17 @@
 //! One chunk, source to target: `COPY ... TO STDOUT` on the source streamed into
 //! `COPY ... FROM STDIN` on the target without decoding a row, the reader and the writer
 //! running side by side with a few buffers between them; the chunk's manifest row commits
-//! in the same target transaction as its rows.
+//! in the same target transaction as its rows. A key-range chunk's row digests are
+//! stored as they fill a block, through a second target session, so a worker holds at most
+//! a block of them whatever the chunk's size; the manifest row that makes them count
+//! commits with the chunk.
 
 use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
 use tokio_postgres::Client;
 
+use crate::Ctx;
+use crate::context::Purpose;
 use crate::error::{Error, ErrorKind, Result};
 use crate::plan::{Chunk, CopyFormat, TablePlan};
 use crate::sql::ident;
@@ -75,11 +80,16 @@ pub(crate) struct Moved {
     pub bytes: u64,
 }
 
-/// Copies one chunk and commits it with its manifest row. On error nothing is committed;
-/// the caller discards both connections.
+/// Copies one chunk and commits it with its manifest row. On error nothing is committed
+/// but row digest blocks, which count only once the manifest row does (a retry writes them
+/// again); the caller discards the connections. `side`: the worker's session for digest
+/// blocks, opened here when first needed.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn copy_chunk(
+    ctx: &Ctx,
     source: &Client,
     target: &mut Client,
+    side: &mut Option<Client>,
     table: &TablePlan,
     chunk: &Chunk,
     buffer: usize,
@@ -120,6 +130,8 @@ pub(crate) async fn copy_chunk(
         Some(_) => digest::ChunkHasher::keeping_rows(),
         None => digest::ChunkHasher::default(),
     };
+    // Digest blocks already stored, and the digests in them.
+    let (mut blocks, mut stored) = (0i32, 0i64);
     let reader = async {
         futures::pin_mut!(stream);
         let mut buf = BytesMut::with_capacity(buffer);
@@ -129,6 +141,17 @@ pub(crate) async fn copy_chunk(
             total += part.len() as u64;
             if let Some(s) = scanner.as_mut() {
                 s.push(&part, &mut |row, key| hasher.row(row, key))?;
+                if let Some(full) = hasher.take_block(state::DIGEST_BLOCK) {
+                    if side.is_none() {
+                        *side = Some(ctx.target_session(Purpose::Plain).await?);
+                    }
+                    let client = side.as_ref().expect("just opened");
+                    state::write_digest_block(client, &table.name, chunk.no, 0, blocks, &full)
+                        .await
+                        .map_err(|e| e.with_table(&table.name).with_chunk(chunk.no))?;
+                    blocks += 1;
+                    stored += full.len() as i64;
+                }
             }
             buf.extend_from_slice(&part);
             if buf.len() >= buffer {
@@ -164,12 +187,13 @@ pub(crate) async fn copy_chunk(
     let fp = match scanner {
         Some(s) if s.finished() => {
             if let Some(entries) = hasher.take_entries() {
-                for (block, part) in entries.chunks(state::DIGEST_BLOCK).enumerate() {
-                    state::write_digest_block(&tx, &table.name, chunk.no, 0, block as i32, part)
+                // The last block, short or empty, with the chunk.
+                if !entries.is_empty() {
+                    state::write_digest_block(&tx, &table.name, chunk.no, 0, blocks, &entries)
                         .await
                         .map_err(|e| e.with_table(&table.name).with_chunk(chunk.no))?;
                 }
-                digests = Some((0, entries.len() as i64));
+                digests = Some((0, stored + entries.len() as i64));
             }
             Some(hasher.finish())
         }

@@ -1,6 +1,7 @@
 //! DDL steps as a graph: a step runs when every step it depends on is done, up to `jobs` at
 //! once, each in its own transaction together with its manifest row.
 
+use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
@@ -49,6 +50,7 @@ pub(crate) async fn run_steps(
     steps: &[Step],
     todo: Vec<usize>,
     sequences: Arc<SequenceValues>,
+    table_costs: &HashMap<QualName, u64>,
     events: &EventSink,
     cancel: &CancellationToken,
 ) -> Result<()> {
@@ -72,8 +74,15 @@ pub(crate) async fn run_steps(
     // Steps started and not yet joined: a step waits while one of them locks its table.
     let mut in_flight: Vec<usize> = Vec::new();
     loop {
-        // Start every ready step we have a session for, the slow kinds first.
-        waiting.sort_by_key(|&i| (rank(steps[i].kind), i));
+        // Start every ready step we have a session for: the slow kinds first, and of one
+        // kind the largest table's first, so that the last to finish are short.
+        waiting.sort_by_key(|&i| {
+            (
+                rank(steps[i].kind),
+                Reverse(cost(table_costs, &steps[i])),
+                i,
+            )
+        });
         let mut k = 0;
         while k < waiting.len() && !pool.is_empty() {
             let i = waiting[k];
@@ -195,6 +204,15 @@ fn lock_conflict(a: &Step, b: &Step) -> bool {
                 .is_some_and(|q| q.trim_start().starts_with("CREATE"))
     };
     a.table().is_some() && a.table() == b.table() && !(builds_index(a) && builds_index(b))
+}
+
+/// What a step's table costs to copy (see [`crate::plan::chunk::copy_cost`]), which is
+/// how long its index builds, validations and `ANALYZE` take relative to other tables'.
+fn cost(table_costs: &HashMap<QualName, u64>, step: &Step) -> u64 {
+    step.table()
+        .and_then(|t| table_costs.get(t))
+        .copied()
+        .unwrap_or(0)
 }
 
 /// Index builds first (they take longest), then the rest in plan order.

@@ -660,6 +660,7 @@ async fn sync_locked(
         &plan.steps,
         todo,
         Arc::new(sequences),
+        &HashMap::new(),
         &events,
         &pool.cancel,
     )

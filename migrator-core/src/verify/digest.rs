@@ -81,6 +81,17 @@ impl ChunkHasher {
         }
     }
 
+    /// The first `n` `(key, hash)` kept, once there are that many (in arrival order); the
+    /// rows' sum and count go on as before.
+    pub(crate) fn take_block(&mut self, n: usize) -> Option<Vec<(i64, u64)>> {
+        let e = self.entries.as_mut()?;
+        if e.len() < n {
+            return None;
+        }
+        let rest = e.split_off(n);
+        Some(std::mem::replace(e, rest))
+    }
+
     /// The rows' `(key, hash)`, sorted by key, if kept.
     pub(crate) fn take_entries(&mut self) -> Option<Vec<(i64, u64)>> {
         let mut e = self.entries.take()?;
@@ -562,7 +573,36 @@ pub(crate) async fn diff(
 
 #[cfg(test)]
 mod tests {
-    use super::compare_entries;
+    use super::{ChunkHasher, compare_entries};
+
+    #[test]
+    fn full_blocks_of_row_digests_leave_the_fingerprint_whole() {
+        let mut streamed = ChunkHasher::keeping_rows();
+        let mut whole = ChunkHasher::keeping_rows();
+        let mut blocks = Vec::new();
+        for k in (0..25i64).rev() {
+            let row = k.to_be_bytes();
+            streamed.row(&row, Some(k));
+            whole.row(&row, Some(k));
+            assert!(whole.take_block(100).is_none(), "not a full block yet");
+            if let Some(b) = streamed.take_block(10) {
+                assert_eq!(b.len(), 10, "a block is exactly the size asked");
+                blocks.push(b);
+            }
+        }
+        assert_eq!(blocks.len(), 2);
+        let rest = streamed.take_entries().unwrap();
+        assert_eq!(rest.len(), 5);
+        let mut all: Vec<_> = blocks.into_iter().flatten().chain(rest).collect();
+        all.sort_unstable();
+        assert_eq!(Some(all), whole.take_entries());
+        let (a, b) = (streamed.finish(), whole.finish());
+        assert_eq!((a.rows, &a.sum, a.max_key), (25, &b.sum, Some(24)));
+        assert!(
+            ChunkHasher::default().take_block(1).is_none(),
+            "no rows kept"
+        );
+    }
 
     #[test]
     fn entries_compare_by_key() {
