@@ -187,7 +187,7 @@ pub(crate) async fn copy_chunk(
     let fp = match scanner {
         Some(s) if s.finished() => {
             if let Some(entries) = hasher.take_entries() {
-                // The last block, short or empty, with the chunk.
+                // The rest, less than a block, with the chunk (nothing if none is left).
                 if !entries.is_empty() {
                     state::write_digest_block(&tx, &table.name, chunk.no, 0, blocks, &entries)
                         .await

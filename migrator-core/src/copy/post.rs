@@ -74,15 +74,8 @@ pub(crate) async fn run_steps(
     // Steps started and not yet joined: a step waits while one of them locks its table.
     let mut in_flight: Vec<usize> = Vec::new();
     loop {
-        // Start every ready step we have a session for: the slow kinds first, and of one
-        // kind the largest table's first, so that the last to finish are short.
-        waiting.sort_by_key(|&i| {
-            (
-                rank(steps[i].kind),
-                Reverse(cost(table_costs, &steps[i])),
-                i,
-            )
-        });
+        // Start every ready step we have a session for, in start order.
+        start_order(&mut waiting, steps, table_costs);
         let mut k = 0;
         while k < waiting.len() && !pool.is_empty() {
             let i = waiting[k];
@@ -206,6 +199,18 @@ fn lock_conflict(a: &Step, b: &Step) -> bool {
     a.table().is_some() && a.table() == b.table() && !(builds_index(a) && builds_index(b))
 }
 
+/// Orders waiting steps as they should start: the slow kinds first, and of one kind the
+/// largest table's first, so that the last to finish are short; else in plan order.
+fn start_order(waiting: &mut [usize], steps: &[Step], table_costs: &HashMap<QualName, u64>) {
+    waiting.sort_by_key(|&i| {
+        (
+            rank(steps[i].kind),
+            Reverse(cost(table_costs, &steps[i])),
+            i,
+        )
+    });
+}
+
 /// What a step's table costs to copy (see [`crate::plan::chunk::copy_cost`]), which is
 /// how long its index builds, validations and `ANALYZE` take relative to other tables'.
 fn cost(table_costs: &HashMap<QualName, u64>, step: &Step) -> u64 {
@@ -215,7 +220,7 @@ fn cost(table_costs: &HashMap<QualName, u64>, step: &Step) -> u64 {
         .unwrap_or(0)
 }
 
-/// Index builds first (they take longest), then the rest in plan order.
+/// Index builds first (they take longest), then validations, then the rest.
 fn rank(kind: StepKind) -> u8 {
     match kind {
         StepKind::PrimaryKey | StepKind::Index => 0,
@@ -450,6 +455,48 @@ mod tests {
             Some(t) => spec.on_table(t),
             None => spec,
         }
+    }
+
+    #[test]
+    fn the_largest_tables_steps_start_first_within_a_kind() {
+        let (small, big) = (
+            QualName::new("public", "small"),
+            QualName::new("public", "big"),
+        );
+        let steps = crate::plan::order_steps(
+            vec![
+                step(
+                    "analyze:a_small",
+                    StepKind::Analyze,
+                    "ANALYZE small",
+                    Some(&small),
+                ),
+                step(
+                    "analyze:z_big",
+                    StepKind::Analyze,
+                    "ANALYZE big",
+                    Some(&big),
+                ),
+                step(
+                    "index:small",
+                    StepKind::Index,
+                    "CREATE INDEX i ON small (x)",
+                    Some(&small),
+                ),
+                step("view:v", StepKind::View, "CREATE VIEW v AS SELECT 1", None),
+            ],
+            &[],
+        )
+        .unwrap();
+        let costs = HashMap::from([(small.clone(), 10), (big.clone(), 1000)]);
+        let mut waiting: Vec<usize> = (0..steps.len()).collect();
+        start_order(&mut waiting, &steps, &costs);
+        let ids: Vec<&str> = waiting.iter().map(|&i| steps[i].id()).collect();
+        // The index build leads whatever its table; then the big table's ANALYZE, though
+        // plan order (by name) puts the small one first.
+        assert_eq!(ids[0], "index:small", "{ids:?}");
+        let at = |id| ids.iter().position(|s| *s == id).expect(id);
+        assert!(at("analyze:z_big") < at("analyze:a_small"), "{ids:?}");
     }
 
     #[test]
