@@ -69,7 +69,25 @@ fn usage_and_configuration_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     let e = one_line_error(&out);
     assert!(
-        e.contains("jbos") && e.contains("line 2") && e.contains(cfg.to_str().unwrap()),
+        e.contains("copy.jbos") && e.contains("line 2") && e.contains(cfg.to_str().unwrap()),
+        "{e}"
+    );
+    assert!(e.ends_with("did you mean `jobs`?"), "{e}");
+
+    let cfg = config_file("wrong-type", "[copy]\nchunk_mib = \"big\"\n");
+    let out = run(&[
+        "plan",
+        "--source",
+        "postgres://u@h/db",
+        "--target",
+        "postgres://u@h/db2",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = one_line_error(&out);
+    assert!(
+        e.contains("`copy.chunk_mib` (line 2)") && e.contains("invalid type"),
         "{e}"
     );
 
@@ -200,10 +218,18 @@ async fn a_second_concurrent_run_is_refused() {
     assert_same_data(&src, &dst);
 }
 
+/// No secret reaches any output: the database password in the URLs, and the S3 secret key
+/// and session token in the environment; through plan, copy (with `bytea` values going to
+/// S3), sync and verify --checksums, with `RUST_LOG=trace` and `--json`; nor the manifest the
+/// target keeps; nor the errors of a wrong password and a wrong S3 secret.
 #[test]
-fn passwords_never_appear_in_output() {
+fn secrets_never_appear_in_output_logs_or_the_manifest() {
+    const PASSWORD: &str = "pw-Zebra-91";
+    const WRONG_PASSWORD: &str = "wrong-Secret-77";
+    const SESSION_TOKEN: &str = "tok-Quokka-5150";
+    const WRONG_S3_SECRET: &str = "s3-Wombat-4242";
     let c = Cluster::start_with(fixtures::ClusterOptions {
-        password: Some("pw-Zebra-91".into()),
+        password: Some(PASSWORD.into()),
         ..Default::default()
     })
     .unwrap();
@@ -211,34 +237,125 @@ fn passwords_never_appear_in_output() {
     c.psql("postgres", "CREATE DATABASE t").unwrap();
     c.psql(
         "s",
-        "CREATE TABLE x (id int PRIMARY KEY); INSERT INTO x VALUES (1)",
+        "CREATE TABLE x (id int PRIMARY KEY, v text);
+         INSERT INTO x SELECT g, md5(g::text) FROM generate_series(1, 2000) g;
+         CREATE TABLE doc (id int PRIMARY KEY, data bytea);
+         INSERT INTO doc SELECT g, sha256(int4send(g)) FROM generate_series(1, 20) g;",
     )
     .unwrap();
-    let (s, t) = (c.url("s"), c.url("t"));
-    assert!(s.contains("pw-Zebra-91"));
-    let wrong = t.replace("pw-Zebra-91", "wrong-Secret-77");
-    let runs = [
-        run(&["plan", "--source", &s, "--target", &t]),
-        run(&["plan", "--json", "--source", &s, "--target", &t]),
+    let s3 = fixtures::s3::S3Server::start().unwrap();
+    s3.create_bucket("media").unwrap();
+    let cfg = config_file(
+        "secrets",
+        &format!(
+            "[blobs]\nstore = \"s3://media/app\"\n[[blobs.columns]]\ntable = \"public.doc\"\n\
+             column = \"data\"\n[blobs.s3]\nendpoint = \"{}\"\n",
+            s3.endpoint()
+        ),
+    );
+    let cfg = cfg.to_str().unwrap();
+    let (src, dst) = (c.url("s"), c.url("t"));
+    assert!(src.contains(PASSWORD));
+    let wrong = dst.replace(PASSWORD, WRONG_PASSWORD);
+    let secrets = [
+        PASSWORD,
+        WRONG_PASSWORD,
+        SESSION_TOKEN,
+        WRONG_S3_SECRET,
+        fixtures::s3::SECRET_KEY,
+    ];
+    let traced = |args: &[&str], s3_secret: &str| {
         migrator()
-            .args(["copy", "--source", &s, "--target", &t])
+            .args(args)
+            .envs(s3.client_env())
+            .env("AWS_SECRET_ACCESS_KEY", s3_secret)
+            .env("AWS_SESSION_TOKEN", SESSION_TOKEN)
             .env("RUST_LOG", "trace")
             .output()
-            .unwrap(),
-        run(&["verify", "--json", "--source", &s, "--target", &t]),
-        run(&["plan", "--source", &s, "--target", &wrong]),
+            .unwrap()
+    };
+    let run_traced = |what: &str, cmd: &str, extra: &[&str], s3_secret: &str| {
+        let mut a = vec![cmd];
+        a.extend(extra);
+        a.extend(["--source", &src, "--target", &dst, "--config", cfg]);
+        (what.to_string(), traced(&a, s3_secret))
+    };
+    let key = fixtures::s3::SECRET_KEY;
+    let mut runs = vec![
+        run_traced("plan --json", "plan", &["--json"], key),
+        run_traced("copy", "copy", &[], key),
     ];
-    for (i, out) in runs.iter().enumerate() {
-        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
-        assert!(
-            !all.contains("pw-Zebra-91") && !all.contains("wrong-Secret-77"),
-            "run {i} leaked a password:\n{all}"
-        );
-        assert!(all.len() > 20, "run {i} printed nothing");
+    c.psql(
+        "s",
+        "UPDATE x SET v = 'changed' WHERE id <= 10; UPDATE doc SET data = 'new' WHERE id = 1",
+    )
+    .unwrap();
+    runs.push(run_traced("sync", "sync", &[], key));
+    runs.push(run_traced(
+        "verify --checksums --json",
+        "verify",
+        &["--checksums", "--json"],
+        key,
+    ));
+    for (what, out) in &runs {
+        assert_success(out, what);
     }
-    assert!(runs[2].status.success() && runs[3].status.success());
-    assert_eq!(runs[4].status.code(), Some(1));
-    assert!(text(&runs[4].stderr).contains("password authentication failed"));
+    let failures = vec![
+        (
+            "plan with a wrong password".to_string(),
+            traced(&["plan", "--source", &src, "--target", &wrong], key),
+        ),
+        run_traced(
+            "verify with a wrong S3 secret",
+            "verify",
+            &["--checksums"],
+            WRONG_S3_SECRET,
+        ),
+    ];
+    assert_eq!(failures[0].1.status.code(), Some(1));
+    assert!(text(&failures[0].1.stderr).contains("password authentication failed"));
+    assert_ne!(
+        failures[1].1.status.code(),
+        Some(0),
+        "a wrong S3 secret went unnoticed"
+    );
+
+    // The target's manifest, every row of every table in it, as JSON.
+    let manifest: String = c
+        .psql(
+            "t",
+            "SELECT string_agg(table_name, ' ') FROM information_schema.tables \
+             WHERE table_schema = '_migrator'",
+        )
+        .unwrap()
+        .split_whitespace()
+        .map(|t| {
+            c.psql(
+                "t",
+                &format!("SELECT row_to_json(r)::text FROM _migrator.{t} r"),
+            )
+            .unwrap()
+        })
+        .collect();
+    assert!(
+        manifest.contains("chunk"),
+        "the manifest was not read: {manifest}"
+    );
+
+    let mut outputs: Vec<(String, String)> = runs
+        .iter()
+        .chain(&failures)
+        .map(|(w, o)| (w.clone(), format!("{}{}", text(&o.stdout), text(&o.stderr))))
+        .collect();
+    outputs.push(("the manifest".into(), manifest));
+    for (what, all) in &outputs {
+        assert!(all.len() > 20, "{what} printed nothing");
+        for secret in secrets {
+            assert!(!all.contains(secret), "{what} shows {secret}:\n{all}");
+        }
+    }
+    // Trace logging was on: the runs said more than their results.
+    assert!(outputs[1].1.contains("TRACE"), "no trace output");
 }
 
 /// The README's first command: the sample app onto the DSQL emulator with UUID keys, end to
@@ -337,4 +454,41 @@ fn demo_moves_the_sample_app_onto_emulated_dsql_with_uuid_keys() {
            FROM public.knowledge_document WHERE file_data IS NOT NULL ORDER BY id LIMIT 1",
     );
     assert!(stdout.contains(&first), "{first} expected:\n{stdout}");
+}
+
+/// A source user who may not read one of the tables: copy and sync refuse before writing
+/// anything, exit 1, with one error line naming the table and the GRANT that fixes it.
+#[test]
+fn a_table_the_source_user_may_not_read_is_refused_before_any_write() {
+    let c = Cluster::shared();
+    let src = c.create_db("cli_priv_src").unwrap();
+    let dst = c.create_db("cli_priv_dst").unwrap();
+    let role = format!("reader_{}", std::process::id());
+    src.psql(&format!(
+        "CREATE TABLE open_t (id int PRIMARY KEY); INSERT INTO open_t VALUES (1);
+         CREATE TABLE payroll (id int PRIMARY KEY, salary int); INSERT INTO payroll VALUES (1, 10);
+         DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE {role} LOGIN; END IF; END $$;
+         GRANT USAGE ON SCHEMA public TO {role}; GRANT SELECT ON open_t TO {role};"
+    ))
+    .unwrap();
+    let source = src.url().replace("postgres@", &format!("{role}@"));
+    for cmd in ["copy", "sync"] {
+        let out = run(&[cmd, "--source", &source, "--target", &dst.url()]);
+        assert_eq!(out.status.code(), Some(1), "{cmd}: {}", text(&out.stderr));
+        let e = one_line_error(&out);
+        assert!(
+            e.contains("may not read table public.payroll")
+                && e.contains("GRANT SELECT ON \"public\".\"payroll\""),
+            "{cmd}: {e}"
+        );
+    }
+    assert_eq!(
+        scalar(
+            &dst,
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
+        ),
+        "0",
+        "the refused runs wrote to the target"
+    );
 }

@@ -481,7 +481,7 @@ fn commits_failing_with_40001_lose_and_double_nothing() {
         Cluster::shared(),
         DsqlOptions {
             era: Era::Y2026,
-            commit_failure_fraction: 0.1,
+            commit_failure_fraction: 0.2,
             seed: 7,
             ..DsqlOptions::default()
         },
@@ -501,6 +501,10 @@ fn commits_failing_with_40001_lose_and_double_nothing() {
         .count();
     assert!(failed >= 3, "only {failed} commits failed");
     assert_within_limits(&emu);
+    assert_success(
+        &run_config_with(&["verify", "--checksums"], &src, &emu.url(), &cfg),
+        "verify --checksums",
+    );
 }
 
 #[test]
@@ -575,6 +579,28 @@ fn values_over_dsql_limits_are_found_by_plan() {
         "{p}"
     );
     assert!(p.contains("[blobs]"), "{p}");
+    // The copy refuses with one error line naming the column, and writes nothing.
+    let out = dsql_run("copy", &src, &emu, &cfg);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("public.doc.body"), "{stderr}");
+    assert!(
+        emu.records().iter().all(|r| r.rows == 0),
+        "the refused copy wrote rows"
+    );
+    assert_eq!(
+        scalar(
+            emu.backing(),
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'doc'"
+        ),
+        "0",
+        "the refused copy created a table"
+    );
 }
 
 #[test]
@@ -745,5 +771,101 @@ fn sessions_are_replaced_before_the_connection_age_limit() {
     assert!(
         opened[1] >= opened[0] + chunks - 4,
         "sessions opened: {opened:?}, chunks: {chunks}"
+    );
+}
+
+/// The process dies at exact spots of a DSQL copy: a batch written but not committed, a
+/// batch committed in the middle of its chunk, and a post-data step whose statements
+/// committed (an asynchronous index build among them) before its record did. Each time a
+/// re-run finishes, and the target ends equal to the source, within DSQL's limits.
+#[test]
+fn crash_points_in_a_dsql_copy_leave_what_a_rerun_finishes() {
+    let c = Cluster::shared();
+    let src = c.create_db("dsql_crash_src").unwrap();
+    src.psql(
+        "CREATE TABLE ledger (id bigint PRIMARY KEY, account int NOT NULL, note text);
+         INSERT INTO ledger SELECT g, g % 97, repeat('n', g % 40) FROM generate_series(1, 30000) g;
+         CREATE INDEX ledger_account ON ledger (account);",
+    )
+    .unwrap();
+    let emu = emulator(Era::Y2026);
+    let cfg = dsql_config("crash", "[keys]\nstrategy = \"keep\"\n");
+    let (s, t) = (src.url(), emu.url());
+    let args = [
+        "copy",
+        "--source",
+        s.as_str(),
+        "--target",
+        t.as_str(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ];
+    for spec in [
+        "copy.batch.before_commit=2*off->return",
+        "copy.batch.after_commit=3*off->return",
+        "copy.step.before_record=return",
+    ] {
+        // Each re-run waits out the dead run's lease (DSQL has no advisory locks): ~30 s.
+        crash_at(&args, spec);
+    }
+    let out = run(&args);
+    assert_success(&out, "copy after three crashes");
+    assert_eq!(
+        table_contents(&src, "public.ledger"),
+        table_contents(emu.backing(), "public.ledger")
+    );
+    assert_eq!(
+        scalar(
+            emu.backing(),
+            "SELECT count(*) FROM pg_indexes WHERE tablename = 'ledger' AND indexdef LIKE '%(account)%'"
+        ),
+        "1",
+        "the index is there once"
+    );
+    assert_success(
+        &run_config_with(&["verify", "--checksums"], &src, &emu.url(), &cfg),
+        "verify --checksums",
+    );
+    assert_within_limits(&emu);
+}
+
+/// A table without a primary key under the default `keys.strategy = uuid`: the plan says
+/// that it gets no UUID key (DSQL's hidden one instead) and what that costs, naming the
+/// table; `--strict` refuses the copy with one error line and writes nothing.
+#[test]
+fn a_table_without_a_primary_key_is_named_and_strict_refuses_it() {
+    let c = Cluster::shared();
+    let src = c.create_db("dsql_nopk_src").unwrap();
+    src.psql(
+        "CREATE TABLE account (id int PRIMARY KEY, name text);
+         CREATE TABLE audit_log (account_id int REFERENCES account, at timestamptz, what text);
+         INSERT INTO account VALUES (1, 'a');
+         INSERT INTO audit_log VALUES (1, now(), 'created');",
+    )
+    .unwrap();
+    let emu = emulator(Era::Y2026);
+    let cfg = dsql_config("nopk", "");
+    let out = dsql_run("plan", &src, &emu, &cfg);
+    assert_success(&out, "plan");
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        all.contains("public.audit_log")
+            && all.contains("no primary key")
+            && all.contains("no UUID key"),
+        "{all}"
+    );
+    let out = run_config_with(&["copy", "--strict"], &src, &emu.url(), &cfg);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        data_tables(emu.backing())
+            .iter()
+            .all(|t| !t.starts_with("public.")),
+        "the refused copy wrote tables"
     );
 }

@@ -133,3 +133,389 @@ async fn restart_discards_a_partial_run() {
     assert_same_data(&src, &dst);
     assert_same_schema(&src, &dst);
 }
+
+/// Sends SIGINT (what Ctrl-C sends) and waits for the process: its exit status, stderr and
+/// how long it took to stop.
+fn interrupt(child: std::process::Child) -> (Option<i32>, String, Duration) {
+    let t0 = std::time::Instant::now();
+    // SAFETY: kill(2) on our own child's pid, which it cannot have been reaped yet.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    assert_eq!(rc, 0, "kill -INT");
+    let out = child.wait_with_output().expect("wait");
+    (out.status.code(), text(&out.stderr), t0.elapsed())
+}
+
+fn spawn_with_stderr(args: &[&str]) -> std::process::Child {
+    migrator()
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn migrator")
+}
+
+/// Ctrl-C in the middle of a copy and in the middle of a sync: each stops within seconds
+/// with exit code 130, says how to go on, and the same command run again finishes with a
+/// target equal to the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_copy_and_sync_resumably() {
+    let c = Cluster::shared();
+    let src = c.create_db("ctrlc_src").unwrap();
+    let dst = c.create_db("ctrlc_dst").unwrap();
+    src.psql(
+        "CREATE TABLE big (id bigint PRIMARY KEY, v text);
+         INSERT INTO big SELECT g, repeat(md5(g::text), 6) FROM generate_series(1, 400000) g;
+         ANALYZE;",
+    )
+    .unwrap();
+    let cfg = config_file("ctrlc", "[copy]\nchunk_mib = 2\njobs = 2\n");
+    let (src_url, dst_url) = (src.url(), dst.url());
+    let args = |cmd: &'static str| {
+        vec![
+            cmd,
+            "--source",
+            src_url.as_str(),
+            "--target",
+            dst_url.as_str(),
+            "--config",
+            cfg.to_str().unwrap(),
+        ]
+    };
+
+    let mut child = spawn_with_stderr(&args("copy"));
+    assert!(
+        wait_for_chunks(&dst, &mut child, |done, planned| done >= 2
+            && done < planned / 2)
+        .await,
+        "the copy finished before Ctrl-C"
+    );
+    let (code, stderr, took) = interrupt(child);
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(
+        stderr.contains("stopping (Ctrl-C)")
+            && stderr.contains("Run the same command again to resume"),
+        "{stderr}"
+    );
+    assert!(took < Duration::from_secs(10), "stopped after {took:?}");
+    let done: i64 = scalar(&dst, "SELECT count(*) FROM _migrator.chunk_done")
+        .parse()
+        .unwrap();
+    let planned: i64 = scalar(&dst, "SELECT count(*) FROM _migrator.chunk")
+        .parse()
+        .unwrap();
+    assert!(done > 0 && done < planned, "{done} of {planned} chunks");
+    let out = run(&args("copy"));
+    assert_success(&out, "copy after Ctrl-C");
+    assert!(text(&out.stdout).contains("chunks were already done"));
+    assert_same_data(&src, &dst);
+
+    // Changes in every chunk, then a sync stopped while it writes them.
+    src.psql(
+        "UPDATE big SET v = v || 'x' WHERE id % 3 = 0;
+         DELETE FROM big WHERE id % 17 = 0;
+         INSERT INTO big SELECT g, 'new' FROM generate_series(400001, 420000) g;",
+    )
+    .unwrap();
+    let mut child = spawn_with_stderr(&args("sync"));
+    let (client, conn) = tokio_postgres::connect(&dst.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sync finished before Ctrl-C"
+        );
+        assert!(std::time::Instant::now() < deadline, "the sync never wrote");
+        // A migrator session writing rows of `big`.
+        let writing: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'migrator' \
+                 AND state = 'active' AND query ~* '^\\s*(copy|delete|insert|update)' \
+                 AND query LIKE '%big%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if writing > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (code, stderr, took) = interrupt(child);
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(
+        stderr.contains("Run the same command again to finish the sync"),
+        "{stderr}"
+    );
+    assert!(took < Duration::from_secs(10), "stopped after {took:?}");
+    assert_success(&run(&args("sync")), "sync after Ctrl-C");
+    assert_same_data(&src, &dst);
+    assert_success(&verify(&src, &dst, &["--checksums"]), "verify --checksums");
+}
+
+/// Backends terminated with `pg_terminate_backend` in the middle of their COPY, on the
+/// target and on the source, several times over: the engine retries each chunk with
+/// backoff, says so with the attempt count, and the target ends exactly equal to the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminated_backends_are_retried_to_an_exact_target() {
+    let c = Cluster::shared();
+    let src = c.create_db("term_src").unwrap();
+    let dst = c.create_db("term_dst").unwrap();
+    src.psql(
+        "CREATE TABLE big (id bigint PRIMARY KEY, v text);
+         INSERT INTO big SELECT g, repeat(md5(g::text), 6) FROM generate_series(1, 400000) g;
+         CREATE TABLE events (k uuid PRIMARY KEY, body jsonb);
+         INSERT INTO events SELECT md5(g::text)::uuid, jsonb_build_object('g', g)
+           FROM generate_series(1, 100000) g;
+         ANALYZE;",
+    )
+    .unwrap();
+    let cfg = config_file("terminate", "[copy]\nchunk_mib = 2\njobs = 2\n");
+    let mut child = migrator()
+        .args(["copy", "--source", &src.url(), "--target", &dst.url()])
+        .args(["--config", cfg.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn migrator copy");
+    let connect = |url: String| async move {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+    };
+    let sides = [
+        ("target", connect(dst.url()).await),
+        ("source", connect(src.url()).await),
+    ];
+    // One COPY in progress on the side's database, terminated.
+    let terminate = "SELECT count(pg_terminate_backend(pid)) FROM (SELECT pid FROM pg_stat_activity \
+                     WHERE datname = current_database() AND application_name = 'migrator' \
+                     AND state = 'active' AND query LIKE 'COPY%' LIMIT 1) a";
+    let mut kills = [0i64; 2];
+    let mut turn = 0;
+    while kills.iter().sum::<i64>() < 6 && child.try_wait().unwrap().is_none() {
+        let side = turn % 2;
+        let n: i64 = sides[side]
+            .1
+            .query_one(terminate, &[])
+            .await
+            .unwrap()
+            .get(0);
+        kills[side] += n;
+        if n > 0 {
+            turn += 1;
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_success(&out, "copy with backends terminated");
+    let stderr = text(&out.stderr);
+    assert!(
+        kills[0] > 0 && kills[1] > 0,
+        "terminated {kills:?} (target, source) before the copy ended"
+    );
+    let retries = stderr.lines().filter(|l| l.starts_with("retry ")).count() as i64;
+    assert!(
+        retries >= 1 && stderr.contains("retry 1 of public."),
+        "{retries} retries for {kills:?} terminations:\n{stderr}"
+    );
+    assert_same_data(&src, &dst);
+    assert_same_schema(&src, &dst);
+    assert_success(&verify(&src, &dst, &["--checksums"]), "verify --checksums");
+}
+
+/// SIGKILL at 20 random moments of a whole migration (planning, schema, data, index builds,
+/// and the final sync after the source changed), each followed by a re-run; then the runs
+/// finish, the target equals the source and verify --checksums is clean. The seed is
+/// printed; `MIGRATOR_TEST_SEED` replays one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_at_twenty_random_moments_the_migration_ends_exact() {
+    use rand::{Rng, SeedableRng};
+    let seed: u64 = std::env::var("MIGRATOR_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("seed {seed} (MIGRATOR_TEST_SEED={seed} replays it)");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+
+    let c = Cluster::shared();
+    let src = c.create_db("kill20_src").unwrap();
+    let dst = c.create_db("kill20_dst").unwrap();
+    datasets::load_pagila(&src).unwrap();
+    src.psql(
+        "CREATE TABLE big (id bigint PRIMARY KEY, v text, n numeric);
+         INSERT INTO big SELECT g, repeat(md5(g::text), 4), g / 7.0 FROM generate_series(1, 200000) g;
+         CREATE INDEX big_v ON big (v);
+         CREATE TABLE events (k uuid PRIMARY KEY, body jsonb);
+         INSERT INTO events SELECT md5(g::text)::uuid, jsonb_build_object('g', g, 's', repeat('x', 60))
+           FROM generate_series(1, 100000) g;
+         CREATE INDEX events_body ON events USING gin (body);
+         ANALYZE;",
+    )
+    .unwrap();
+    let cfg = config_file("kill20", "[copy]\nchunk_mib = 2\njobs = 2\n");
+    let log = std::env::temp_dir().join(format!("migrator-kill20-{}.log", std::process::id()));
+    let spawn = |cmd: &str| {
+        migrator()
+            .args([cmd, "--source", &src.url(), "--target", &dst.url()])
+            .args(["--config", cfg.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawn migrator")
+    };
+    // The stage a killed copy had reached, from its log.
+    let stage = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("stage: ").map(str::to_string))
+            .unwrap_or_else(|| "starting".into())
+    };
+
+    // How long a whole copy takes here, into a scratch database, to spread the moments.
+    let scratch = c.create_db("kill20_scratch").unwrap();
+    let t0 = std::time::Instant::now();
+    assert_success(
+        &copy(&src, &scratch, &["--config", cfg.to_str().unwrap()]),
+        "copy",
+    );
+    let whole = t0.elapsed().as_millis() as u64;
+
+    let mut kills: Vec<(String, u64)> = Vec::new();
+    let mut copied = false;
+    let mut round = 0;
+    while kills.len() < 20 {
+        round += 1;
+        assert!(
+            round < 80,
+            "only {} kills in {round} rounds: {kills:?}",
+            kills.len()
+        );
+        let cmd = if copied { "sync" } else { "copy" };
+        if copied {
+            // Something for the sync to do: rows updated, deleted and added.
+            let base = 300_000 + round * 100;
+            src.psql(&format!(
+                "UPDATE big SET n = n + 1 WHERE id % 50 = {r};
+                 DELETE FROM big WHERE id % 997 = {r};
+                 INSERT INTO big SELECT g, 'new', 0 FROM generate_series({base}, {base} + 99) g;",
+                r = round % 50
+            ))
+            .unwrap();
+        }
+        // Moments over most of a whole copy; a sync takes less, so its window is shorter.
+        let window = if copied { whole / 3 } else { whole * 3 / 4 };
+        let at = rng.random_range(0..window.max(2));
+        let mut child = spawn(cmd);
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_millis(at) && child.try_wait().unwrap().is_none() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        match child.try_wait().unwrap() {
+            Some(status) => {
+                assert!(
+                    status.success(),
+                    "{cmd} failed:\n{}",
+                    std::fs::read_to_string(&log).unwrap()
+                );
+                copied = true;
+            }
+            None => {
+                kill(&mut child);
+                let phase = if copied { "sync".to_string() } else { stage() };
+                kills.push((phase, at));
+            }
+        }
+    }
+    eprintln!("killed at (phase, ms): {kills:?}");
+    let phases: std::collections::BTreeSet<&str> = kills.iter().map(|(p, _)| p.as_str()).collect();
+    assert!(phases.len() >= 2, "every kill in one phase: {kills:?}");
+
+    if !copied {
+        assert_success(
+            &copy(&src, &dst, &["--config", cfg.to_str().unwrap()]),
+            "final copy",
+        );
+    }
+    let out = run(&[
+        "sync",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert_success(&out, "final sync");
+    assert_same_data(&src, &dst);
+    assert_same_schema(&src, &dst);
+    assert_success(&verify(&src, &dst, &["--checksums"]), "verify --checksums");
+    let _ = std::fs::remove_file(&log);
+}
+
+/// The process dies at exact spots (crash points): a chunk's rows and manifest row written
+/// but not committed, and a sync's write committed with more to come. Each time a re-run
+/// finishes, and the target ends equal to the source.
+#[test]
+fn crash_points_in_copy_and_sync_leave_what_a_rerun_finishes() {
+    let c = Cluster::shared();
+    let src = c.create_db("crashpt_src").unwrap();
+    let dst = c.create_db("crashpt_dst").unwrap();
+    src.psql(
+        "CREATE TABLE big (id bigint PRIMARY KEY, v text);
+         INSERT INTO big SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 200000) g;
+         ANALYZE;",
+    )
+    .unwrap();
+    let cfg = config_file("crashpt", "[copy]\nchunk_mib = 2\njobs = 2\n");
+    let (s, t) = (src.url(), dst.url());
+    let args = |cmd: &'static str| {
+        vec![
+            cmd,
+            "--source",
+            s.as_str(),
+            "--target",
+            t.as_str(),
+            "--config",
+            cfg.to_str().unwrap(),
+        ]
+    };
+
+    // The fourth chunk to finish dies before its commit.
+    crash_at(&args("copy"), "copy.chunk.before_commit=3*off->return");
+    let done: i64 = scalar(&dst, "SELECT count(*) FROM _migrator.chunk_done")
+        .parse()
+        .unwrap();
+    let planned: i64 = scalar(&dst, "SELECT count(*) FROM _migrator.chunk")
+        .parse()
+        .unwrap();
+    assert!(
+        (3..planned).contains(&done),
+        "{done} of {planned} chunks done"
+    );
+    let out = run(&args("copy"));
+    assert_success(&out, "copy after the crash");
+    assert!(text(&out.stdout).contains("chunks were already done"));
+    assert_same_data(&src, &dst);
+
+    // Changes everywhere; the sync dies after its second write commits.
+    src.psql(
+        "UPDATE big SET v = 'changed' WHERE id % 7 = 0;
+         DELETE FROM big WHERE id % 13 = 0;
+         INSERT INTO big SELECT g, 'new' FROM generate_series(200001, 201000) g;",
+    )
+    .unwrap();
+    crash_at(&args("sync"), "sync.write.after_commit=1*off->return");
+    assert_success(&run(&args("sync")), "sync after the crash");
+    assert_same_data(&src, &dst);
+    assert_success(&verify(&src, &dst, &["--checksums"]), "verify --checksums");
+}

@@ -7,7 +7,9 @@ use std::sync::OnceLock;
 
 use fixtures::TestDb;
 
-/// The `migrator` binary of this build, built first if needed.
+/// The `migrator` binary of this build, built first if needed: with this package selected
+/// too, so that its features (migrator-core's crash points) are the build's, as in
+/// `cargo test --workspace`, and the binary is not rebuilt without them.
 pub fn migrator_path() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -18,7 +20,16 @@ pub fn migrator_path() -> PathBuf {
             .expect("target/<profile>");
         let release = profile_dir.ends_with("release");
         let mut build = Command::new(env!("CARGO"));
-        build.args(["build", "-q", "-p", "migrator-cli", "--bin", "migrator"]);
+        build.args([
+            "build",
+            "-q",
+            "-p",
+            "migrator-cli",
+            "-p",
+            "migrator-tests",
+            "--bin",
+            "migrator",
+        ]);
         if release {
             build.arg("--release");
         }
@@ -335,4 +346,26 @@ pub async fn wait_for_chunks(
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     panic!("timed out waiting for the copy to make progress");
+}
+
+/// Runs `migrator <cmd>` with crash point `spec` armed (`FAILPOINTS`), expects it to die
+/// there (SIGABRT, and its last words naming the point), and returns its stderr.
+pub fn crash_at(args: &[&str], spec: &str) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    let out = migrator()
+        .args(args)
+        .env("FAILPOINTS", spec)
+        .output()
+        .expect("run migrator");
+    let stderr = text(&out.stderr);
+    let point = spec.split('=').next().unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "{} did not die at {spec} ({}):\n{stderr}",
+        args[0],
+        out.status
+    );
+    assert!(stderr.contains(&format!("crash point {point}")), "{stderr}");
+    stderr
 }

@@ -1,6 +1,6 @@
 //! `migrator`: parses the command line, builds a `Migration` from migrator-core, renders its
 //! progress and reports, and maps errors to exit codes (0 ok, 1 failure, 2 usage or
-//! configuration, 3 verification mismatch). No SQL here.
+//! configuration, 3 verification mismatch, 130 stopped by Ctrl-C). No SQL here.
 
 mod demo;
 mod render;
@@ -119,6 +119,8 @@ impl Common {
 fn exit_code(e: &Error) -> u8 {
     match e.kind() {
         ErrorKind::Config => 2,
+        // Stopped by Ctrl-C, as shells report an interrupted program.
+        ErrorKind::Cancelled => 130,
         _ => 1,
     }
 }
@@ -153,6 +155,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<u8, Error> {
+    render::handle_ctrl_c();
     match cli.command {
         Command::Plan { common, json } => {
             let m = common.migration(None, false).await?;

@@ -11,6 +11,42 @@ use migrator_core::{
     CopySummary, Error, Event, Migration, Plan, QualName, SyncSummary, VerifyReport,
 };
 
+/// How to stop the copy or sync in progress, while one is.
+type Stop = Box<dyn FnOnce() + Send>;
+static RUNNING: std::sync::Mutex<Option<Stop>> = std::sync::Mutex::new(None);
+
+/// Ctrl-C for the whole process. The first stops the copy or sync in progress at its next
+/// safe point: no new chunk starts, open transactions roll back, the target stays
+/// resumable. With none in progress (connecting, planning, verifying), or at a second
+/// Ctrl-C, the process exits at once with 130; that is safe too, since rows commit only
+/// together with their manifest rows.
+pub fn handle_ctrl_c() {
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        let running = RUNNING.lock().map(|mut r| r.take()).unwrap_or(None);
+        if let Some(stop) = running {
+            eprintln!(
+                "\nstopping (Ctrl-C): starting nothing new, the target stays resumable (Ctrl-C again to quit at once)"
+            );
+            stop();
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+        }
+        eprintln!("\nstopped (Ctrl-C). Run the same command again to go on from here.");
+        std::process::exit(130);
+    });
+}
+
+/// Makes `stop` what the next Ctrl-C calls; `None` when the run is over.
+fn stop_on_ctrl_c(stop: Option<Stop>) {
+    if let Ok(mut r) = RUNNING.lock() {
+        *r = stop;
+    }
+}
+
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
@@ -115,12 +151,7 @@ pub fn plan(plan: &Plan) {
 pub async fn copy(m: &Migration, plan: &Plan) -> Result<CopySummary, Error> {
     let mut run = m.copy(plan);
     let token = run.cancellation_token();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\nstopping (Ctrl-C): finishing nothing new; the target stays resumable");
-            token.cancel();
-        }
-    });
+    stop_on_ctrl_c(Some(Box::new(move || token.cancel())));
     let tty = std::io::stderr().is_terminal();
     let multi = MultiProgress::with_draw_target(if tty {
         ProgressDrawTarget::stderr()
@@ -217,6 +248,7 @@ pub async fn copy(m: &Migration, plan: &Plan) -> Result<CopySummary, Error> {
     }
     total.finish_and_clear();
     let result = run.finish().await;
+    stop_on_ctrl_c(None);
     if let Err(e) = &result
         && e.kind() == migrator_core::ErrorKind::Cancelled
     {
@@ -245,6 +277,8 @@ fn short(t: &QualName) -> String {
 /// Runs a sync, printing retries and warnings, and what changed when done.
 pub async fn sync(m: &Migration, plan: &Plan) -> Result<SyncSummary, Error> {
     let mut run = m.sync(plan);
+    let token = run.cancellation_token();
+    stop_on_ctrl_c(Some(Box::new(move || token.cancel())));
     while let Some(event) = run.next_event().await {
         match event {
             Event::Retry {
@@ -259,6 +293,7 @@ pub async fn sync(m: &Migration, plan: &Plan) -> Result<SyncSummary, Error> {
         }
     }
     let result = run.finish().await;
+    stop_on_ctrl_c(None);
     if let Err(e) = &result
         && e.kind() == migrator_core::ErrorKind::Cancelled
     {

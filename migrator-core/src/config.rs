@@ -410,17 +410,8 @@ impl Default for CopyConfig {
 impl Config {
     /// Reads a config from TOML text; any unknown key or wrong type is an error naming it.
     pub fn from_toml(text: &str) -> Result<Config> {
-        let config: Config = toml::from_str(text).map_err(|e| {
-            let msg = e.message().trim().replace('\n', " ");
-            let at = e
-                .span()
-                .map(|s| {
-                    let line = text[..s.start].matches('\n').count() + 1;
-                    format!(" (line {line})")
-                })
-                .unwrap_or_default();
-            Error::config(format!("config: {msg}{at}"))
-        })?;
+        let config: Config =
+            toml::from_str(text).map_err(|e| Error::config(describe_toml_error(text, &e)))?;
         config.validate()?;
         Ok(config)
     }
@@ -499,6 +490,75 @@ impl Config {
     }
 }
 
+/// A TOML error in one line: the key at fault as `section.key`, its line, what is wrong, and
+/// for an unknown key or value the known one it most resembles (or the known ones).
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim().replace('\n', " ");
+    let Some(span) = e.span() else {
+        return format!("config: {msg}");
+    };
+    let at = span.start.min(text.len());
+    let line = text[..at].matches('\n').count() + 1;
+    let key = key_at(text, at);
+    for (prefix, what) in [("unknown field `", "key"), ("unknown variant `", "value")] {
+        let Some(rest) = msg.strip_prefix(prefix) else {
+            continue;
+        };
+        let (name, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        // serde lists the known names between backticks: "expected one of `a`, `b`".
+        let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let hint = match nearest(name, &known) {
+            Some(k) => format!("; did you mean `{k}`?"),
+            None if known.is_empty() => String::new(),
+            None => format!("; expected one of {}", known.join(", ")),
+        };
+        return match (what, key) {
+            ("key", Some(k)) => format!("config: unknown key `{k}` (line {line}){hint}"),
+            (_, Some(k)) => format!("config: `{k}` (line {line}): unknown {what} `{name}`{hint}"),
+            (_, None) => format!("config: unknown {what} `{name}` (line {line}){hint}"),
+        };
+    }
+    match key {
+        Some(k) => format!("config: `{k}` (line {line}): {msg}"),
+        None => format!("config: {msg} (line {line})"),
+    }
+}
+
+/// The dotted key (`section.key`) written on the line that holds byte `at`, or the section
+/// when that line is a `[section]` header. A line of a value spread over several lines
+/// belongs to the nearest key above it.
+fn key_at(text: &str, at: usize) -> Option<String> {
+    let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let mut key: Option<String> = None;
+    for (i, line) in text[..end].lines().rev().enumerate() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            let section = line.trim_start_matches('[').split(']').next()?.trim();
+            return match key {
+                Some(k) => Some(format!("{section}.{k}")),
+                None if i == 0 => Some(section.to_string()),
+                None => None,
+            };
+        }
+        if key.is_none()
+            && let Some((k, _)) = line.split_once('=')
+        {
+            key = Some(k.trim().trim_matches('"').to_string());
+        }
+    }
+    key
+}
+
+/// The known name closest to `name`, if any is close enough to be what was meant.
+fn nearest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(name, k), *k))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -518,9 +578,34 @@ mod tests {
     fn unknown_key_is_named() {
         let e = Config::from_toml("[copy]\njbos = 3\n").unwrap_err();
         let s = e.to_string();
-        assert!(s.contains("jbos"), "{s}");
+        assert!(s.contains("unknown key `copy.jbos`"), "{s}");
         assert!(s.contains("line 2"), "{s}");
+        assert!(s.ends_with("did you mean `jobs`?"), "{s}");
+        assert!(!s.contains('\n'), "{s}");
         assert_eq!(e.kind(), crate::ErrorKind::Config);
+        // A misspelt section, and a key like none of the known ones.
+        let s = Config::from_toml("[target]\nprofile = \"postgres\"\n[cpoy]\njobs = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(s.contains("unknown key `cpoy` (line 3)"), "{s}");
+        assert!(s.ends_with("did you mean `copy`?"), "{s}");
+        let s = Config::from_toml("[copy]\nzzzz = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(s.contains("unknown key `copy.zzzz`"), "{s}");
+        assert!(
+            s.contains("expected one of") && s.contains("chunk_mib"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn unknown_value_is_named_with_the_nearest() {
+        let s = Config::from_toml("[keys]\nstrategy = \"uuuid\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(s.contains("`keys.strategy` (line 2)"), "{s}");
+        assert!(s.contains("did you mean `uuid`?"), "{s}");
     }
 
     #[test]
@@ -542,6 +627,9 @@ mod tests {
     #[test]
     fn wrong_type_is_named() {
         let e = Config::from_toml("[copy]\njobs = \"four\"\n").unwrap_err();
-        assert!(e.to_string().contains("line 2"), "{e}");
+        assert!(e.to_string().contains("`copy.jobs` (line 2)"), "{e}");
+        // A value spread over lines is named by the key above it.
+        let e = Config::from_toml("[tables]\ninclude = [\n  \"a\",\n  3,\n]\n").unwrap_err();
+        assert!(e.to_string().contains("`tables.include` (line 4)"), "{e}");
     }
 }

@@ -115,6 +115,10 @@ mod context;
 mod copy;
 mod error;
 mod events;
+mod faults;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod plan;
 mod retry;
 mod sql;

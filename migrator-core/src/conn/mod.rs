@@ -176,6 +176,12 @@ impl Endpoint {
         })
     }
 
+    /// The parsed parameters, for the fuzz targets' checks.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn pg_config(&self) -> &tokio_postgres::Config {
+        &self.pg
+    }
+
     /// The connection string with the password removed, for printing.
     pub fn redacted(&self) -> String {
         let user = self.pg.get_user().unwrap_or("");

@@ -155,15 +155,15 @@ fn select_sql(t: &TablePlan, conditions: &[String]) -> String {
 }
 
 /// A built target tuple: the row, its key's text, and the objects it names.
-struct Built {
-    tuple: Tuple,
-    key: Vec<String>,
+pub(crate) struct Built {
+    pub(crate) tuple: Tuple,
+    pub(crate) key: Vec<String>,
     objects: Vec<PendingObject>,
 }
 
 /// Builds the target tuple (UUID keys rewritten, blob values replaced by their object's
 /// key, size and SHA-256, key texts dropped) and reads the key.
-fn target_tuple(
+pub(crate) fn target_tuple(
     t: &TablePlan,
     namespace: Option<&Uuid>,
     uploader: Option<&Uploader>,
@@ -491,7 +491,9 @@ async fn in_transaction(
                 SyncWrite::Rows(tuples, tail) => insert(&tx, t, tuples, tail).await?,
                 SyncWrite::Sql(sql) => tx.batch_execute(sql).await.map_err(err)?,
             }
-            tx.commit().await.map_err(err)
+            tx.commit().await.map_err(err)?;
+            crate::faults::crash_point("sync.write.after_commit");
+            Ok::<(), Error>(())
         }
         .await;
         match result {
@@ -853,7 +855,10 @@ async fn write(
         .await
         .map_err(err)?;
     }
-    tx.commit().await.map_err(err)
+    crate::faults::crash_point("copy.batch.before_commit");
+    tx.commit().await.map_err(err)?;
+    crate::faults::crash_point("copy.batch.after_commit");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -215,6 +215,7 @@ pub(crate) async fn copy_chunk(
     ))
     .await
     .map_err(dst_err)?;
+    crate::faults::crash_point("copy.chunk.before_commit");
     tx.commit().await.map_err(dst_err)?;
     Ok(Moved { rows, bytes })
 }

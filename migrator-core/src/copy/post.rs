@@ -362,6 +362,8 @@ pub(crate) async fn run_one_by_one(
             autocommit(client, step, &format!("ANALYZE {}", table.sql())).await?;
         }
     }
+    // The step's statements have committed; its record has not.
+    crate::faults::crash_point("copy.step.before_record");
     client
         .batch_execute(&state::step_done_sql(&step.id))
         .await

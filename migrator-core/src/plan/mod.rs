@@ -388,6 +388,35 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
         "ownership and privileges",
         "object owners and GRANTs are not copied: the target user owns every object it creates",
     ));
+    // Tables the source user may not read: refused now, before anything is written.
+    let oids: Vec<crate::catalog::Oid> = cat.data_tables().map(|t| t.oid).collect();
+    let unreadable: Vec<crate::catalog::Oid> = source
+        .query(
+            "SELECT o FROM unnest($1::oid[]) AS o WHERE NOT has_table_privilege(o, 'SELECT')",
+            &[&oids],
+        )
+        .await
+        .map_err(|e| {
+            crate::error::Error::db(
+                crate::error::ErrorKind::Source,
+                "checking which tables the source user may read",
+                e,
+            )
+        })?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for t in cat.data_tables().filter(|t| unreadable.contains(&t.oid)) {
+        findings.push(Finding::new(
+            Severity::Error,
+            t.name.to_string(),
+            format!(
+                "the source user may not read table {} (no SELECT privilege: GRANT SELECT ON {} TO that user, or leave the table out with [tables] exclude)",
+                t.name,
+                t.name.sql()
+            ),
+        ));
+    }
 
     for w in &config.sync.watermarks {
         let name = QualName::parse(&w.table);

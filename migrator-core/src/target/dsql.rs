@@ -672,7 +672,9 @@ fn table_step(
     if pk.is_empty() {
         cx.mapped(
             t.name.to_string(),
-            "no primary key: DSQL adds a hidden one; an interrupted copy of this table starts it again",
+            "no primary key: DSQL adds a hidden one, and no UUID key is made for it; an \
+             interrupted copy of this table starts it again, and sync refuses it once it \
+             has changed (add a primary key in the source before the copy)",
         );
     } else {
         let cols: Vec<String> = pk.iter().map(|c| ident(c)).collect();
