@@ -153,6 +153,16 @@ pub(crate) async fn copy_chunk(
                     stored += full.len() as i64;
                 }
             }
+            if buf.is_empty() && part.len() >= buffer {
+                // A piece as large as a buffer (a wide row: PostgreSQL sends each row as one
+                // message) goes on as it is; copying it too would hold the row twice more.
+                let n = part.len() as u64;
+                if tx_buf.send(part).await.is_err() {
+                    return Ok(total);
+                }
+                progress(n);
+                continue;
+            }
             buf.extend_from_slice(&part);
             if buf.len() >= buffer {
                 let n = buf.len() as u64;
