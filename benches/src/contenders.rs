@@ -36,6 +36,13 @@
 //! copy (with a warning), so the single-table check compares only the indexes, constraints
 //! and sequences that belong to the table and reference nothing outside it.
 //!
+//! Scenario H (engine limits): the source is a database of its own ([`dataset::generate_limits`])
+//! with a table of 10 M narrow rows and a table of one 500 MiB value. Every contender copies
+//! one of them, as `only`, into a fresh target database: `migrator copy --jobs`
+//! [`LIMIT_JOBS`], selected with a config file `[tables] include`, and `pg_dump -t | psql`
+//! for comparison. A run counts if the target has the source's row count and, for the value,
+//! the same `md5` of it.
+//!
 //! Every pipeline runs as one `bash -c` child with `set -o pipefail`, so a failure anywhere
 //! in it fails the run.
 
@@ -84,11 +91,13 @@ pub enum Scenario {
     Verify,
     /// G: the whole migration and the largest table alone, at each of [`CURVE_JOBS`] jobs.
     JobsCurve,
+    /// H: peak RSS on a table of 10 M narrow rows and on a table of one 500 MiB value.
+    Limits,
 }
 
 impl Scenario {
     /// Every scenario, in report order.
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::DataOnly,
         Scenario::Full,
         Scenario::Dsql,
@@ -96,9 +105,10 @@ impl Scenario {
         Scenario::Sync,
         Scenario::Verify,
         Scenario::JobsCurve,
+        Scenario::Limits,
     ];
 
-    /// Its letter (`A` to `G`), as the report and `--scenarios` name it.
+    /// Its letter (`A` to `H`), as the report and `--scenarios` name it.
     pub fn letter(self) -> char {
         match self {
             Scenario::DataOnly => 'A',
@@ -108,7 +118,14 @@ impl Scenario {
             Scenario::Sync => 'E',
             Scenario::Verify => 'F',
             Scenario::JobsCurve => 'G',
+            Scenario::Limits => 'H',
         }
+    }
+
+    /// Whether it runs at the first scale only: its source is a database of its own, which
+    /// does not depend on the scale (D, H).
+    pub fn first_scale_only(self) -> bool {
+        matches!(self, Scenario::Blobs | Scenario::Limits)
     }
 }
 
@@ -125,6 +142,10 @@ pub enum BlobTarget {
 
 /// Workers for scenario D (the issue asks for the peak RSS at 4).
 pub const BLOB_JOBS: usize = 4;
+
+/// Workers for scenario H's `migrator copy` (its bound for the narrow table is stated
+/// against the whole migration at 2 jobs).
+pub const LIMIT_JOBS: usize = 2;
 
 /// Scenario G's job counts, smallest first (speed-ups are against the first).
 pub const CURVE_JOBS: [usize; 3] = [1, 2, 4];
@@ -206,10 +227,10 @@ pub struct Contender {
     pub blobs: Option<BlobTarget>,
     /// A config file for `migrator` (TOML; empty for none); see [`Contender::config_toml`].
     pub config: &'static str,
-    /// Its own job count instead of `--jobs` (scenarios D and G).
+    /// Its own job count instead of `--jobs` (scenarios D, G and H).
     pub jobs: Option<usize>,
-    /// The one table it copies (scenario G), selected with `[tables] include`; `None`: all.
-    /// Its rates and its check are about that table alone.
+    /// The one table it copies (scenarios G and H), selected with `[tables] include` or
+    /// `pg_dump -t`; `None`: all. Its rates and its check are about that table alone.
     pub only: Option<&'static str>,
 }
 
@@ -287,6 +308,33 @@ pub fn all(jobs: usize, pgcopydb: Option<&Path>) -> Vec<Contender> {
             false,
         )
     });
+    let limits = [dataset::LIMIT_ROWS_TABLE, dataset::LIMIT_VALUE_TABLE]
+        .into_iter()
+        .flat_map(|t| {
+            [
+                Contender {
+                    jobs: Some(LIMIT_JOBS),
+                    only: Some(t),
+                    ..c(
+                        &format!("h-{t}-migrator"),
+                        format!("migrator copy --jobs {LIMIT_JOBS}, table {t} only"),
+                        Scenario::Limits,
+                        Tool::Migrator,
+                        false,
+                    )
+                },
+                Contender {
+                    only: Some(t),
+                    ..c(
+                        &format!("h-{t}-dump-psql"),
+                        format!("pg_dump -t {t} | psql"),
+                        Scenario::Limits,
+                        Tool::DumpPsql,
+                        true,
+                    )
+                },
+            ]
+        });
     let mut all = vec![
         c(
             "a-migrator",
@@ -486,7 +534,7 @@ pub fn all(jobs: usize, pgcopydb: Option<&Path>) -> Vec<Contender> {
             false,
         ),
     ];
-    all.extend(whole.chain(single));
+    all.extend(whole.chain(single).chain(limits));
     all
 }
 
@@ -569,6 +617,10 @@ pub struct Bench<'a> {
     pub s3: RefCell<Option<fixtures::s3::S3Server>>,
     /// Scenario E's source: a fresh copy of the generated database for every run.
     pub sync_db: &'a str,
+    /// Scenario H's source database (`None`: scenario H is not run).
+    pub limits_db: Option<&'a str>,
+    /// Scenario H's tables (empty when it is not run).
+    pub limit_tables: &'a [dataset::TableStat],
 }
 
 /// Single-quotes `s` for bash.
@@ -589,11 +641,31 @@ impl Bench<'_> {
         self.target.url(self.target_db)
     }
 
-    /// The database `c` reads: scenario E's own copy, else the generated one.
-    fn read_url(&self, c: &Contender) -> String {
+    /// The source database `c` reads: scenario E's own copy, scenario D's and H's own
+    /// databases, else the generated one.
+    fn read_db(&self, c: &Contender) -> Result<&str, String> {
         match c.scenario {
-            Scenario::Sync => self.source.url(self.sync_db),
-            _ => self.src_url(),
+            Scenario::Sync => Ok(self.sync_db),
+            Scenario::Blobs => self
+                .blob_db
+                .ok_or_else(|| "scenario D has no source database".into()),
+            Scenario::Limits => self
+                .limits_db
+                .ok_or_else(|| "scenario H has no source database".into()),
+            _ => Ok(self.source_db),
+        }
+    }
+
+    /// The URL of [`Bench::read_db`].
+    fn read_url(&self, c: &Contender) -> Result<String, String> {
+        Ok(self.source.url(self.read_db(c)?))
+    }
+
+    /// The source tables `c` may move (those of its scenario's database).
+    fn source_tables(&self, c: &Contender) -> &[dataset::TableStat] {
+        match c.scenario {
+            Scenario::Limits => self.limit_tables,
+            _ => self.tables,
         }
     }
 
@@ -604,7 +676,7 @@ impl Bench<'_> {
             .args([
                 "copy",
                 "--source",
-                &self.read_url(c),
+                &self.read_url(c)?,
                 "--target",
                 &self.tgt_url(),
             ])
@@ -829,9 +901,7 @@ impl Bench<'_> {
             Tool::Migrator => {
                 let mut cmd = Command::new(self.migrator);
                 if c.blobs.is_some() {
-                    let src = self
-                        .source
-                        .url(self.blob_db.ok_or("scenario D has no source database")?);
+                    let src = self.read_url(c)?;
                     cmd.args(["copy", "--source", &src, "--target", &tgt, "--jobs", &jobs]);
                     cmd.arg("--config").arg(self.config_file(c));
                     if let Some(s3) = self.s3.borrow().as_ref() {
@@ -841,7 +911,7 @@ impl Bench<'_> {
                 }
                 match &c.emulated {
                     None => {
-                        let src = self.read_url(c);
+                        let src = self.read_url(c)?;
                         cmd.args(["copy", "--source", &src, "--target", &tgt, "--jobs", &jobs]);
                         if !c.config_toml().is_empty() {
                             cmd.arg("--config").arg(self.config_file(c));
@@ -868,7 +938,7 @@ impl Bench<'_> {
             }
             Tool::MigratorSync(_) => {
                 let mut cmd = Command::new(self.migrator);
-                let src = self.read_url(c);
+                let src = self.read_url(c)?;
                 cmd.args(["sync", "--source", &src, "--target", &tgt, "--jobs", &jobs]);
                 if !c.config_toml().is_empty() {
                     cmd.arg("--config").arg(self.config_file(c));
@@ -918,10 +988,14 @@ impl Bench<'_> {
                 } else {
                     ""
                 };
+                let table = c
+                    .only
+                    .map(|t| format!("-t {} ", sq(&format!("public.{t}"))))
+                    .unwrap_or_default();
                 bash(format!(
-                    "{} {data_only}-d {} | {} -d {}",
+                    "{} {data_only}{table}-d {} | {} -d {}",
                     self.bin(self.source, "pg_dump"),
-                    sq(&src),
+                    sq(&self.read_url(c)?),
                     psql(self.target),
                     sq(&tgt)
                 ))
@@ -990,11 +1064,12 @@ impl Bench<'_> {
     }
 
     /// For `pg_dump -Fd + pg_restore`: how the time split between the two and how big the
-    /// dump directory was, from the run's log and the directory itself; for scenario G, how
-    /// many chunks migrator cut the tables into ([`chunks_note`]). Untimed.
+    /// dump directory was, from the run's log and the directory itself; for scenarios G and
+    /// H, how many chunks migrator cut the tables into ([`chunks_note`]). Untimed.
     pub fn phase_note(&self, c: &Contender, log: &Path) -> Option<String> {
         let text = std::fs::read_to_string(log).ok()?;
-        if c.scenario == Scenario::JobsCurve {
+        if matches!(c.scenario, Scenario::JobsCurve | Scenario::Limits) && c.tool == Tool::Migrator
+        {
             return copied_chunks(&text).map(|(chunks, tables)| chunks_note(chunks, tables));
         }
         if c.tool != Tool::DumpRestoreDir {
@@ -1020,13 +1095,14 @@ impl Bench<'_> {
     }
 
     /// Checks `c`'s result: every source table has the same row count in the target and,
-    /// for a whole migration, the same indexes, constraints and sequences; onto DSQL with
+    /// for a whole migration, the same indexes, constraints and sequences; for scenario H's
+    /// value, the same `md5` of it on both sides; onto DSQL with
     /// the rules on, no transaction over DSQL's limits and none mixing DDL and DML (the
     /// emulator refuses those, so this re-checks the emulator too). Returns what the
     /// emulator recorded, for scenario C.
     pub fn check(&self, c: &Contender) -> Result<Option<TxStats>, String> {
         if let Some(target) = c.blobs {
-            return self.check_blobs(target).map(|()| None);
+            return self.check_blobs(c, target).map(|()| None);
         }
         if let Tool::MigratorSync(_) = c.tool {
             // The source changed: the target must now hold exactly what it holds.
@@ -1035,7 +1111,7 @@ impl Bench<'_> {
                     "verify",
                     "--checksums",
                     "--source",
-                    &self.read_url(c),
+                    &self.read_url(c)?,
                     "--target",
                 ])
                 .arg(self.tgt_url())
@@ -1053,8 +1129,11 @@ impl Bench<'_> {
             }
             return Ok(None);
         }
-        let tables: Vec<&dataset::TableStat> =
-            self.tables.iter().filter(|t| c.moves(&t.name)).collect();
+        let tables: Vec<&dataset::TableStat> = self
+            .source_tables(c)
+            .iter()
+            .filter(|t| c.moves(&t.name))
+            .collect();
         let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
         let db = self.written_db(c)?;
         let counts = dataset::row_counts(self.target, &db, &names)
@@ -1083,6 +1162,16 @@ impl Bench<'_> {
                 }
             }
             wrong.extend(sequence_problems(self, c.only)?);
+        }
+        if c.scenario == Scenario::Limits && c.moves(dataset::LIMIT_VALUE_TABLE) {
+            let want = dataset::limit_value_md5(self.source, self.read_db(c)?)?;
+            let got = dataset::limit_value_md5(self.target, &db)?;
+            if got != want {
+                wrong.push(format!(
+                    "{}: md5 {got:?} in target, {want:?} in source",
+                    dataset::LIMIT_VALUE_TABLE
+                ));
+            }
         }
         let stats = match &c.emulated {
             None => None,
@@ -1114,8 +1203,8 @@ impl Bench<'_> {
 
     /// Scenario D: every row arrived, and, for a store, one object per distinct value with
     /// the size the row records.
-    fn check_blobs(&self, target: BlobTarget) -> Result<(), String> {
-        let src = self.blob_db.ok_or("scenario D has no source database")?;
+    fn check_blobs(&self, c: &Contender, target: BlobTarget) -> Result<(), String> {
+        let src = self.read_db(c)?;
         let rows = |cluster: &Cluster, db: &str| {
             cluster
                 .psql(db, "SELECT count(*) FROM blob_doc")
@@ -1412,6 +1501,49 @@ mod tests {
         );
         assert!(a[1].moves("documents") && a[1].jobs.is_none());
         assert!(a[3].baseline && a.iter().filter(|c| c.baseline).count() == 1);
+    }
+
+    #[test]
+    fn scenario_h_contenders() {
+        let all = all(4, None);
+        let h: Vec<&Contender> = all
+            .iter()
+            .filter(|c| c.scenario == Scenario::Limits)
+            .collect();
+        let keys: Vec<&str> = h.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "h-limit_rows-migrator",
+                "h-limit_rows-dump-psql",
+                "h-limit_value-migrator",
+                "h-limit_value-dump-psql"
+            ]
+        );
+        // migrator at its own 2 jobs whatever --jobs says, one table each, selected by the
+        // config file; pg_dump the baseline of each table.
+        assert_eq!(h[0].label, "migrator copy --jobs 2, table limit_rows only");
+        assert_eq!(h[0].jobs, Some(LIMIT_JOBS));
+        assert_eq!(
+            h[2].config_toml(),
+            "[tables]\ninclude = [\"public.limit_value\"]\n"
+        );
+        assert_eq!(h[3].label, "pg_dump -t limit_value | psql");
+        for pair in h.chunks(2) {
+            assert_eq!(pair[0].only, pair[1].only);
+            assert!(pair[0].tool == Tool::Migrator && !pair[0].baseline);
+            assert!(pair[1].tool == Tool::DumpPsql && pair[1].baseline);
+        }
+        assert!(h[0].moves("limit_rows") && !h[0].moves("limit_value"));
+        assert!(Scenario::Limits.first_scale_only() && Scenario::Blobs.first_scale_only());
+        assert!(!Scenario::JobsCurve.first_scale_only());
+        assert_eq!(
+            Scenario::ALL
+                .map(Scenario::letter)
+                .iter()
+                .collect::<String>(),
+            "ABCDEFGH"
+        );
     }
 
     #[test]

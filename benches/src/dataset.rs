@@ -23,6 +23,10 @@
 //! Primary keys, eight secondary indexes (one unique) and four foreign keys are created
 //! after the load; sequences are set to the highest id; then `VACUUM (FREEZE, ANALYZE)` and a
 //! checkpoint, so that no contender pays for hint bits or a pending checkpoint.
+//!
+//! Two scenarios have source databases of their own, which do not depend on the scale:
+//! scenario D's `blob_doc` ([`generate_blobs`]) and scenario H's `limit_rows` and
+//! `limit_value` ([`generate_limits`]).
 
 use std::sync::Mutex;
 
@@ -409,14 +413,7 @@ fn run_parallel(cluster: &Cluster, db: &str, scripts: Vec<(String, String)>) -> 
 /// fills it at `scale`.
 pub fn generate(cluster: &Cluster, db: &str, scale: Scale) -> Result<(), String> {
     let rows = Rows::at(scale);
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
-        format!("CREATE DATABASE {db} TEMPLATE template0 ENCODING 'UTF8'"),
-    ] {
-        cluster
-            .psql("postgres", &sql)
-            .map_err(|e| format!("creating the source database: {e}"))?;
-    }
+    create_database(cluster, db, "the source database")?;
     cluster
         .psql(db, SCHEMA)
         .map_err(|e| format!("creating the source schema: {e}"))?;
@@ -447,12 +444,28 @@ pub fn generate(cluster: &Cluster, db: &str, scale: Scale) -> Result<(), String>
     cluster
         .psql(db, FOREIGN_KEYS)
         .map_err(|e| format!("adding foreign keys and setting sequences: {e}"))?;
-    cluster
-        .psql(db, "VACUUM (FREEZE, ANALYZE)")
-        .map_err(|e| format!("VACUUM: {e}"))?;
-    cluster
-        .psql(db, "CHECKPOINT")
-        .map_err(|e| format!("CHECKPOINT: {e}"))?;
+    settle(cluster, db)
+}
+
+/// Creates database `db` in `cluster` (`what` names it in errors), replacing any earlier one.
+fn create_database(cluster: &Cluster, db: &str, what: &str) -> Result<(), String> {
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+        format!("CREATE DATABASE {db} TEMPLATE template0 ENCODING 'UTF8'"),
+    ] {
+        cluster
+            .psql("postgres", &sql)
+            .map_err(|e| format!("creating {what}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// `VACUUM (FREEZE, ANALYZE)` of all of `db`, then a checkpoint, so that no contender pays
+/// for hint bits or a pending checkpoint.
+fn settle(cluster: &Cluster, db: &str) -> Result<(), String> {
+    for sql in ["VACUUM (FREEZE, ANALYZE)", "CHECKPOINT"] {
+        cluster.psql(db, sql).map_err(|e| format!("{sql}: {e}"))?;
+    }
     Ok(())
 }
 
@@ -539,16 +552,20 @@ pub fn row_counts(
         .collect()
 }
 
+/// A 64 KiB incompressible `bytea` block, a function of the SQL integer expression `seed`:
+/// the SHA-256 digests of `seed * 4096 + g` for g = 1 to 2048, concatenated.
+fn sha256_block_sql(seed: &str) -> String {
+    format!(
+        "(SELECT string_agg(sha256(int4send({seed} * 4096 + g)), ''::bytea ORDER BY g) \
+           FROM generate_series(1, 2048) g)"
+    )
+}
+
 /// Scenario D's source: one table of `rows` incompressible values of 1 MiB each (a 64 KiB
 /// block of SHA-256 output per row, repeated: pglz looks back only 4 KiB, so nothing
 /// compresses), as an application's uploaded files.
 pub fn generate_blobs(cluster: &Cluster, db: &str, rows: u32) -> Result<(), String> {
-    cluster
-        .psql(
-            "postgres",
-            &format!("CREATE DATABASE {db} TEMPLATE template0 ENCODING 'UTF8'"),
-        )
-        .map_err(|e| format!("creating the blob source database: {e}"))?;
+    create_database(cluster, db, "the blob source database")?;
     cluster
         .psql(
             db,
@@ -557,14 +574,84 @@ pub fn generate_blobs(cluster: &Cluster, db: &str, rows: u32) -> Result<(), Stri
                  ALTER TABLE blob_doc ALTER COLUMN body SET STORAGE EXTERNAL;
                  INSERT INTO blob_doc
                  SELECT r, 'file-' || r || '.bin',
-                        decode(repeat(encode((SELECT string_agg(sha256(int4send(r * 4096 + g)), ''::bytea ORDER BY g)
-                                                FROM generate_series(1, 2048) g), 'hex'), 16), 'hex')
-                   FROM generate_series(1, {rows}) r;"
+                        decode(repeat(encode({block}, 'hex'), 16), 'hex')
+                   FROM generate_series(1, {rows}) r;",
+                block = sha256_block_sql("r")
             ),
         )
         .map_err(|e| format!("generating the blob table: {e}"))?;
-    for sql in ["VACUUM (FREEZE, ANALYZE) blob_doc", "CHECKPOINT"] {
-        cluster.psql(db, sql).map_err(|e| format!("{sql}: {e}"))?;
+    settle(cluster, db)
+}
+
+/// Scenario H's narrow table.
+pub const LIMIT_ROWS_TABLE: &str = "limit_rows";
+
+/// Rows in [`LIMIT_ROWS_TABLE`].
+pub const LIMIT_ROWS: u64 = 10_000_000;
+
+/// Scenario H's table of one huge value.
+pub const LIMIT_VALUE_TABLE: &str = "limit_value";
+
+/// The size of [`LIMIT_VALUE_TABLE`]'s one value: 500 MiB.
+pub const LIMIT_VALUE_BYTES: u64 = 500 * 1024 * 1024;
+
+/// Scenario H's source: [`LIMIT_ROWS_TABLE`], exactly [`LIMIT_ROWS`] narrow rows, and
+/// [`LIMIT_VALUE_TABLE`], one row whose `bytea` is a single [`LIMIT_VALUE_BYTES`] value
+/// (8,000 distinct 64 KiB blocks of SHA-256 output, stored uncompressed out of line), the
+/// two generated side by side. The value's size is checked, since the report's bound is
+/// derived from it.
+pub fn generate_limits(cluster: &Cluster, db: &str) -> Result<(), String> {
+    create_database(cluster, db, "the limits source database")?;
+    let blocks = LIMIT_VALUE_BYTES / (64 * 1024);
+    let scripts = vec![
+        (
+            format!("load {LIMIT_ROWS_TABLE}"),
+            format!(
+                "CREATE TABLE {LIMIT_ROWS_TABLE} (id bigint NOT NULL, a int NOT NULL, b int NOT NULL, c text NOT NULL);
+                 INSERT INTO {LIMIT_ROWS_TABLE}
+                 SELECT i, (i * 7919 % 1000003)::int, (i % 97)::int, to_hex(i * 2654435761 % 4294967296)
+                   FROM generate_series(1::bigint, {LIMIT_ROWS}) i;
+                 ALTER TABLE {LIMIT_ROWS_TABLE} ADD PRIMARY KEY (id);"
+            ),
+        ),
+        (
+            format!("load {LIMIT_VALUE_TABLE}"),
+            // No ORDER BY in the outer aggregate: sorting 500 MiB of blocks would spill it
+            // all to disk; the function scan hands them over in series order.
+            format!(
+                "CREATE TABLE {LIMIT_VALUE_TABLE} (id bigint PRIMARY KEY, v bytea NOT NULL);
+                 ALTER TABLE {LIMIT_VALUE_TABLE} ALTER COLUMN v SET STORAGE EXTERNAL;
+                 INSERT INTO {LIMIT_VALUE_TABLE}
+                 SELECT 1, string_agg(block, ''::bytea)
+                   FROM (SELECT {block} AS block FROM generate_series(0, {last}) b) s;",
+                block = sha256_block_sql("b"),
+                last = blocks - 1
+            ),
+        ),
+    ];
+    run_parallel(cluster, db, scripts)?;
+    let size = cluster
+        .psql(
+            db,
+            &format!("SELECT sum(octet_length(v)) FROM {LIMIT_VALUE_TABLE}"),
+        )
+        .map_err(|e| format!("measuring the value: {e}"))?;
+    if size.trim() != LIMIT_VALUE_BYTES.to_string() {
+        return Err(format!(
+            "{LIMIT_VALUE_TABLE}: the value has {} bytes, not {LIMIT_VALUE_BYTES}",
+            size.trim()
+        ));
     }
-    Ok(())
+    settle(cluster, db)
+}
+
+/// The `md5` of [`LIMIT_VALUE_TABLE`]'s values in `db`, one line per row by key.
+pub fn limit_value_md5(cluster: &Cluster, db: &str) -> Result<String, String> {
+    cluster
+        .psql(
+            db,
+            &format!("SELECT md5(v) FROM {LIMIT_VALUE_TABLE} ORDER BY id"),
+        )
+        .map(|s| s.trim().to_string())
+        .map_err(|e| format!("hashing {LIMIT_VALUE_TABLE}: {e}"))
 }

@@ -4,7 +4,7 @@
 //! ```text
 //! cargo build --release -p migrator-cli -p migrator-benches
 //! cargo run --release -p migrator-benches -- [--scale 100mb|1gb|5gb[,...]] [--runs 3]
-//!     [--jobs 2] [--warmup 1] [--scenarios a,b,c,d,e,f,g] [--out BENCHMARKS.md] [--json FILE]
+//!     [--jobs 2] [--warmup 1] [--scenarios a,b,c,d,e,f,g,h] [--out BENCHMARKS.md] [--json FILE]
 //!     [--quiet-wait 60] [--keep-logs]
 //! ```
 //!
@@ -18,7 +18,8 @@
 //!       rounds timed, interleaved round by round, each run from a fresh target database,
 //!       timing one child process per run ([`measure`]), recording what else used the CPUs
 //!       meanwhile ([`noise`]), and accepting the run only if its result checks out
-//!       (scenario D, whose table does not depend on the scale, at the first scale only);
+//!       (scenarios D and H, whose tables do not depend on the scale, at the first scale
+//!       only);
 //!    3. writes the report so far (so a long run that stops keeps the scales it finished);
 //! 3. writes the machine ([`machine`]), every scale's dataset, medians, rates, peak RSS and
 //!    runs to `--out` ([`report`]), with a scaling section ([`scaling`]: time against data
@@ -31,7 +32,10 @@
 //! runs per round (three whole migrations, three of the largest table). The issue-7 report,
 //! `--scale 100mb,1gb,5gb --scenarios a,b,g` with 1 warm-up and 3 runs, takes about 2½
 //! hours, nearly all of it at 5gb; with every scenario, 5gb alone takes several hours.
-//! `--scenarios` picks a subset.
+//! `--scenarios` picks a subset. Scenario H (engine limits: peak RSS on 10 M narrow rows and
+//! on one 500 MiB value) is a one-off measurement, not in the default list: its tables take
+//! about half a minute to generate and a round of its four runs under a minute, but it
+//! needs a few GiB of memory (`pg_dump` holds the value as hex text, twice over: 2 GiB).
 //!
 //! It runs the `migrator` binary that sits next to its own executable (same target
 //! directory and profile), building it with cargo only if it is missing, and copies it
@@ -104,7 +108,8 @@ struct Args {
     /// Which scenarios to run: a (data only), b (whole migration), c (onto emulated DSQL),
     /// d (1 MiB files kept in the rows or moved to a blob store; first scale only),
     /// e (final sync), f (verification), g (whole migration and largest table at 1, 2 and 4
-    /// jobs).
+    /// jobs), h (engine limits: peak RSS on 10 M narrow rows and on one 500 MiB value; first
+    /// scale only; not in the default).
     #[arg(long, value_delimiter = ',', default_value = DEFAULT_SCENARIOS)]
     scenarios: Vec<ScenarioArg>,
     /// After generating each scale's dataset, print both URLs and wait for Enter before
@@ -122,6 +127,7 @@ enum ScenarioArg {
     E,
     F,
     G,
+    H,
 }
 
 impl ScenarioArg {
@@ -134,6 +140,7 @@ impl ScenarioArg {
             Scenario::Sync => ScenarioArg::E,
             Scenario::Verify => ScenarioArg::F,
             Scenario::JobsCurve => ScenarioArg::G,
+            Scenario::Limits => ScenarioArg::H,
         }
     }
 }
@@ -350,6 +357,21 @@ fn run(args: Args) -> Result<(), String> {
     } else {
         Vec::new()
     };
+    // Scenario H's tables, likewise.
+    let limits_db = "bench_limits";
+    let limit_tables = if args.scenarios.contains(&ScenarioArg::H) {
+        println!(
+            "generating scenario H's tables: {} narrow rows, one value of {} MiB (untimed)",
+            dataset::LIMIT_ROWS,
+            dataset::LIMIT_VALUE_BYTES >> 20
+        );
+        let t0 = Instant::now();
+        dataset::generate_limits(&source, limits_db)?;
+        println!("  generated in {:.0} s", t0.elapsed().as_secs_f64());
+        dataset::table_stats(&source, limits_db)?
+    } else {
+        Vec::new()
+    };
 
     let machine = machine::describe(&target, &migrator, &pinned, &workspace_root())?;
     let watch = noise::Watch::new(&[&source.data_dir(), &target.data_dir()]);
@@ -408,7 +430,7 @@ fn run(args: Args) -> Result<(), String> {
         let contenders: Vec<Contender> = contenders::all(jobs, pgcopydb.as_deref())
             .into_iter()
             .filter(|c| args.scenarios.contains(&ScenarioArg::of(c.scenario)))
-            .filter(|c| first || c.scenario != Scenario::Blobs)
+            .filter(|c| first || !c.scenario.first_scale_only())
             .collect();
         let bench = Bench {
             source: &source,
@@ -424,6 +446,8 @@ fn run(args: Args) -> Result<(), String> {
             blob_db: (first && !blob_tables.is_empty()).then_some(blob_db),
             s3: Default::default(),
             sync_db,
+            limits_db: (first && !limit_tables.is_empty()).then_some(limits_db),
+            limit_tables: &limit_tables,
         };
         bench.write_schema_files()?;
 
@@ -477,6 +501,11 @@ fn run(args: Args) -> Result<(), String> {
             } else {
                 Vec::new()
             },
+            limit_tables: if first {
+                limit_tables.clone()
+            } else {
+                Vec::new()
+            },
             generation,
             contenders,
             results,
@@ -495,6 +524,9 @@ fn run(args: Args) -> Result<(), String> {
             );
             if scenario == Scenario::Dsql {
                 println!("{}", run.dsql_costs());
+            }
+            if scenario == Scenario::Limits {
+                println!("{}", run.limits_bounds());
             }
         }
         scales.push(run);
@@ -757,14 +789,27 @@ mod tests {
 
     #[test]
     fn scale_list_parses() {
-        let args =
-            Args::try_parse_from(["bench", "--scale", "100mb,1gb,5gb", "--scenarios", "a,b,g"])
-                .unwrap();
+        let args = Args::try_parse_from([
+            "bench",
+            "--scale",
+            "100mb,1gb,5gb",
+            "--scenarios",
+            "a,b,g,h",
+        ])
+        .unwrap();
         assert_eq!(args.scale, [Scale::Mb100, Scale::Gb1, Scale::Gb5]);
         assert_eq!(
             args.scenarios,
-            [ScenarioArg::A, ScenarioArg::B, ScenarioArg::G]
+            [
+                ScenarioArg::A,
+                ScenarioArg::B,
+                ScenarioArg::G,
+                ScenarioArg::H
+            ]
         );
+        let h = Args::try_parse_from(["bench", "--scenarios", "h"]).unwrap();
+        assert_eq!(h.scenarios, [ScenarioArg::H]);
+        assert_eq!(ScenarioArg::of(Scenario::Limits), ScenarioArg::H);
         let default = Args::try_parse_from(["bench"]).unwrap();
         assert_eq!(default.scale, [Scale::Gb1]);
         let letters: Vec<String> = default
@@ -773,5 +818,7 @@ mod tests {
             .map(|s| format!("{s:?}").to_lowercase())
             .collect();
         assert_eq!(letters.join(","), DEFAULT_SCENARIOS);
+        // H is a one-off measurement: only when asked for.
+        assert!(!default.scenarios.contains(&ScenarioArg::H));
     }
 }

@@ -6,17 +6,20 @@
 //! row count and total `pg_table_size` bytes at that scale, divided by the contender's
 //! median wall time. So rows/s and MB/s are "source database moved per second", comparable
 //! across contenders whatever each one actually sends over the wire. The exceptions move
-//! something else: scenario D (its own table) and scenario G's single-table contenders
-//! (that table), whose rates use what they move.
+//! something else: scenarios D and H (their own tables) and scenario G's single-table
+//! contenders (that table), whose rates use what they move.
+//!
+//! Scenario H's section has its own table (one row per contender, grouped by the table it
+//! copies) and the peak RSS bounds stated for migrator, each judged on the medians.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::contenders::{self, Contender, Scenario, TxStats};
+use crate::contenders::{self, Contender, Scenario, Tool, TxStats};
 use crate::dataset::{self, Scale, TableStat};
 use crate::measure::Outcome;
-use crate::scaling;
+use crate::scaling::{self, Verdict};
 
 /// How one run of one contender ended.
 #[derive(Debug, Clone)]
@@ -117,6 +120,8 @@ pub struct ScaleRun {
     pub tables: Vec<TableStat>,
     /// Scenario D's table (empty when D did not run at this scale).
     pub blob_tables: Vec<TableStat>,
+    /// Scenario H's tables (empty when H did not run at this scale).
+    pub limit_tables: Vec<TableStat>,
     pub generation: Duration,
     pub contenders: Vec<Contender>,
     /// `[contender][run]`, measured runs only.
@@ -153,10 +158,10 @@ impl ScaleRun {
 
     /// The rates' numerators for `c`: the rows and table bytes of the source tables it moves.
     pub fn totals(&self, c: &Contender) -> (u64, u64) {
-        let tables = if c.scenario == Scenario::Blobs {
-            &self.blob_tables
-        } else {
-            &self.tables
+        let tables = match c.scenario {
+            Scenario::Blobs => &self.blob_tables,
+            Scenario::Limits => &self.limit_tables,
+            _ => &self.tables,
         };
         let moved = || tables.iter().filter(|t| c.moves(&t.name));
         (
@@ -206,8 +211,11 @@ impl ScaleRun {
         s
     }
 
-    /// The medians table of one scenario.
+    /// The medians table of one scenario (scenario H's: [`ScaleRun::limits_table`]).
     pub fn medians_table(&self, scenario: Scenario) -> String {
+        if scenario == Scenario::Limits {
+            return self.limits_table();
+        }
         let idx: Vec<usize> = (0..self.contenders.len())
             .filter(|&i| self.contenders[i].scenario == scenario)
             .collect();
@@ -263,6 +271,109 @@ impl ScaleRun {
                     );
                 }
             }
+        }
+        s
+    }
+
+    /// Scenario H's medians: one row per contender, grouped by the table it copies, each
+    /// against no baseline (the tables differ too much for a common one).
+    fn limits_table(&self) -> String {
+        let mut s = String::from(
+            "| table | contender | ok runs | wall s | wall s min–max | MB/s | peak RSS MiB | client CPU s |\n\
+             |---|---|---:|---:|---:|---:|---:|---:|\n",
+        );
+        for (c, runs) in self
+            .contenders
+            .iter()
+            .zip(&self.results)
+            .filter(|(c, _)| c.scenario == Scenario::Limits)
+        {
+            let table = c.only.unwrap_or("all");
+            match summarize(runs) {
+                None => {
+                    let _ = writeln!(
+                        s,
+                        "| {table} | {} | 0/{} | **failed** (see below) | | | | |",
+                        cell(&c.label),
+                        runs.len()
+                    );
+                }
+                Some(m) => {
+                    let _ = writeln!(
+                        s,
+                        "| {table} | {} | {}/{} | {} | {}–{} | {:.1} | {:.0} | {:.1} |",
+                        cell(&c.label),
+                        m.ok_runs,
+                        runs.len(),
+                        secs(m.wall),
+                        secs(m.wall_min),
+                        secs(m.wall_max),
+                        self.totals(c).1 as f64 / 1e6 / m.wall,
+                        m.max_rss_mib,
+                        m.cpu,
+                    );
+                }
+            }
+        }
+        s
+    }
+
+    /// Scenario H's bounds, each judged on migrator's median peak RSS on that table.
+    pub fn limit_checks(&self) -> Vec<LimitCheck> {
+        self.contenders
+            .iter()
+            .filter(|c| c.scenario == Scenario::Limits && c.tool == Tool::Migrator)
+            .filter_map(|c| {
+                let table = c.only?;
+                let (bound_mib, derivation) = limit_bound(table)?;
+                let measured = self.summary(&c.key).map(|m| m.max_rss_mib);
+                let (ratio, verdict) = bound_verdict(&measured, bound_mib);
+                Some(LimitCheck {
+                    table,
+                    key: c.key.clone(),
+                    bound_mib,
+                    derivation,
+                    measured,
+                    ratio,
+                    verdict,
+                })
+            })
+            .collect()
+    }
+
+    /// Scenario H's bounds and verdicts, under its medians table.
+    pub fn limits_bounds(&self) -> String {
+        let mut s = String::from(
+            "Peak RSS bounds for `migrator copy`, stated before the run and judged on the \
+             medians above: met when migrator's median peak RSS is at most the bound.\n\n\
+             | table | rows | table MB | bound MiB | how the bound is set | migrator's peak RSS MiB | ÷ bound | verdict |\n\
+             |---|---:|---:|---:|---|---:|---:|---|\n",
+        );
+        for c in self.limit_checks() {
+            let stat = self.limit_tables.iter().find(|t| t.name == c.table);
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                c.table,
+                stat.map_or_else(|| "–".into(), |t| thousands(t.rows as f64)),
+                stat.map_or_else(|| "–".into(), |t| mb(t.table_bytes)),
+                thousands(c.bound_mib),
+                cell(&c.derivation),
+                match &c.measured {
+                    Ok(m) => format!("{m:.0}"),
+                    Err(why) => cell(why),
+                },
+                c.ratio.map_or_else(|| "–".into(), |r| format!("{r:.2}")),
+                c.verdict.markdown()
+            );
+        }
+        let whole = self.contenders.iter().find(|c| c.key == "b-migrator");
+        if let (Some(b), Ok(m)) = (whole, self.summary("b-migrator")) {
+            let _ = writeln!(
+                s,
+                "\nFor comparison, the whole migration at {} (B, `{}`) peaked at {:.0} MiB.",
+                self.label, b.label, m.max_rss_mib
+            );
         }
         s
     }
@@ -519,6 +630,19 @@ impl ScaleRun {
             "generation_s": self.generation.as_secs_f64(),
             "tables": tables(&self.tables),
             "blob_tables": tables(&self.blob_tables),
+            "limit_tables": tables(&self.limit_tables),
+            "limit_bounds": self.limit_checks().iter().map(|c| {
+                let mut v = json!({
+                    "table": c.table,
+                    "contender": c.key,
+                    "bound_mib": c.bound_mib,
+                    "derivation": c.derivation,
+                    "rss_mib": c.measured.as_ref().ok(),
+                    "rss_over_bound": c.ratio,
+                });
+                scaling::merge(&mut v, c.verdict.json());
+                v
+            }).collect::<Vec<_>>(),
             "contenders": self.contenders.iter().zip(&self.results).enumerate().map(|(i, (c, rs))| json!({
                 "key": c.key,
                 "label": c.label,
@@ -707,8 +831,8 @@ impl Report<'_> {
                     "- **Scales** (`--scale {}`): the clusters are started once; for each scale \
                      in turn the source database is dropped and generated again at that scale \
                      (untimed), then every contender runs its warm-up and measured rounds at \
-                     that scale. Scenario D's table does not depend on the scale, so D runs at \
-                     the first scale only.\n",
+                     that scale. Scenarios D and H have source tables of their own, which do \
+                     not depend on the scale, so they run at the first scale only.\n",
                     self.scale_arg()
                 )
             } else {
@@ -787,7 +911,25 @@ impl Report<'_> {
              runs requires `{table}`'s row count, its indexes, its constraints other than that \
              foreign key (which must be absent), and its identity sequence's next value, and \
              their rows/s and MB/s use `{table}`'s rows and bytes. The speed-ups in \
-             \"Scaling\" are against {first} job(s).\n\n",
+             \"Scaling\" are against {first} job(s).\n\
+             - **H. Engine limits** (a one-off measurement, not in the default \
+             `--scenarios`): a separate source database, generated once and measured at the \
+             first scale only, with two extreme tables: `{rows_table}`, exactly {rows} narrow \
+             rows (bigint key, two ints, a text of up to 8 bytes), and `{value_table}`, one \
+             row whose `bytea` is a single incompressible {value_mib} MiB value (SHA-256 \
+             output, TOAST stored uncompressed). Each contender copies one table into a fresh \
+             target database: `migrator copy --jobs {limit_jobs}` with a config file `[tables] \
+             include = [\"public.<table>\"]` (postgres profile, the default for a target that \
+             is not DSQL), and, for comparison, `pg_dump -t <table> | psql`. A run counts only \
+             if the target has the source's row count and, for `{value_table}`, the value's \
+             `md5` equals the source's; rows/s and MB/s use that table's rows and \
+             `pg_table_size`. The section states a peak RSS bound for migrator on each table \
+             and whether its median met it: for `{rows_table}`, {rows_bound} MiB, of the order \
+             of the whole migration at 1 GB, because a worker holds a few buffers of a chunk, \
+             never a table, so the row count should not matter; for `{value_table}`, \
+             PostgreSQL sends each row as one CopyData message, so tokio-postgres must hold the \
+             whole row, and to send it on it copies it into its write buffer: {factor}× the \
+             value, plus the same {rows_bound} MiB for everything else.\n\n",
             blob_rows = thousands(
                 self.scales
                     .first()
@@ -797,6 +939,13 @@ impl Report<'_> {
             curve_jobs = contenders::CURVE_JOBS.map(|j| j.to_string()).join(", "),
             table = contenders::CURVE_TABLE,
             first = contenders::CURVE_JOBS[0],
+            rows_table = dataset::LIMIT_ROWS_TABLE,
+            rows = thousands(dataset::LIMIT_ROWS as f64),
+            value_table = dataset::LIMIT_VALUE_TABLE,
+            value_mib = dataset::LIMIT_VALUE_BYTES >> 20,
+            limit_jobs = contenders::LIMIT_JOBS,
+            rows_bound = ROWS_RSS_BOUND_MIB,
+            factor = VALUE_RSS_FACTOR,
             share = self
                 .scales
                 .iter()
@@ -835,6 +984,10 @@ impl Report<'_> {
                 s.push('\n');
                 if scenario == Scenario::Dsql {
                     s.push_str(&r.dsql_costs());
+                    s.push('\n');
+                }
+                if scenario == Scenario::Limits {
+                    s.push_str(&r.limits_bounds());
                     s.push('\n');
                 }
             }
@@ -882,7 +1035,83 @@ pub fn scenario_title(s: Scenario) -> &'static str {
         Scenario::JobsCurve => {
             "G. Scaling with --jobs: the whole migration and its largest table alone"
         }
+        Scenario::Limits => {
+            "H. Engine limits: peak RSS on 10 M narrow rows and on one 500 MiB value"
+        }
     }
+}
+
+/// Scenario H's peak RSS bound for `migrator copy` of
+/// [`LIMIT_ROWS_TABLE`](dataset::LIMIT_ROWS_TABLE), in MiB. What a copy holds does not grow
+/// with the row count (a few buffers of a chunk per worker, a block of row digests), so it
+/// should stay of the order of the whole migration at 1 GB: 33–36 MiB at 2 jobs (scenario
+/// B, BENCHMARKS.md at d66dd77). The bound is about twice that.
+pub const ROWS_RSS_BOUND_MIB: f64 = 64.0;
+
+/// Scenario H's bound for [`LIMIT_VALUE_TABLE`](dataset::LIMIT_VALUE_TABLE), as a multiple
+/// of the value's size, plus [`ROWS_RSS_BOUND_MIB`] for everything else. PostgreSQL sends a
+/// row as one CopyData message and tokio-postgres holds it whole (1×); to send it on,
+/// tokio-postgres's COPY sink copies what it is given into the connection's write buffer
+/// while that is still alive (1× more). Twice the value is the least a copy through
+/// tokio-postgres can hold.
+pub const VALUE_RSS_FACTOR: f64 = 2.0;
+
+/// Scenario H's bound for `table`, in MiB, and how it is set (`None`: not one of H's).
+pub fn limit_bound(table: &str) -> Option<(f64, String)> {
+    match table {
+        dataset::LIMIT_ROWS_TABLE => Some((
+            ROWS_RSS_BOUND_MIB,
+            format!(
+                "independent of the row count: about twice the 1 GB whole migration's 33–36 MiB \
+                 at 2 jobs, {ROWS_RSS_BOUND_MIB:.0} MiB"
+            ),
+        )),
+        dataset::LIMIT_VALUE_TABLE => {
+            let value_mib = dataset::LIMIT_VALUE_BYTES as f64 / 1024.0 / 1024.0;
+            Some((
+                VALUE_RSS_FACTOR * value_mib + ROWS_RSS_BOUND_MIB,
+                format!(
+                    "{VALUE_RSS_FACTOR:.0} × the {value_mib:.0} MiB value (the row arrives as one \
+                     CopyData message, which tokio-postgres holds whole and copies into its \
+                     write buffer to send on) + {ROWS_RSS_BOUND_MIB:.0} MiB for the rest"
+                ),
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// `measured ÷ bound` and whether the measured peak RSS (MiB, or why there is none) is at
+/// most the bound.
+pub fn bound_verdict(measured: &Result<f64, String>, bound_mib: f64) -> (Option<f64>, Verdict) {
+    match measured {
+        Ok(m) => (
+            Some(m / bound_mib),
+            if *m <= bound_mib {
+                Verdict::Met
+            } else {
+                Verdict::NotMet
+            },
+        ),
+        Err(why) => (None, Verdict::Unmeasured(why.clone())),
+    }
+}
+
+/// One of scenario H's peak RSS bounds, judged on migrator's median at one scale.
+#[derive(Debug, Clone)]
+pub struct LimitCheck {
+    /// The table copied.
+    pub table: &'static str,
+    /// migrator's contender on it (its key).
+    pub key: String,
+    pub bound_mib: f64,
+    /// How the bound is set, in words (Markdown).
+    pub derivation: String,
+    /// migrator's median peak RSS in MiB, or why there is none.
+    pub measured: Result<f64, String>,
+    /// `measured ÷ bound`.
+    pub ratio: Option<f64>,
+    pub verdict: Verdict,
 }
 
 /// Whether other programs, and whether steal, took more than a tenth of the machine's CPU
@@ -970,5 +1199,106 @@ mod tests {
         assert_eq!(m.wall, 4.0);
         assert_eq!(m.max_rss_mib, 2.0);
         assert!(summarize(&[failed]).is_none());
+    }
+
+    #[test]
+    fn scenario_h_bounds() {
+        let (rows, how) = limit_bound(dataset::LIMIT_ROWS_TABLE).unwrap();
+        assert_eq!(rows, 64.0);
+        assert!(how.contains("independent of the row count"), "{how}");
+        // 2 × 500 MiB + 64 MiB.
+        let (value, how) = limit_bound(dataset::LIMIT_VALUE_TABLE).unwrap();
+        assert_eq!(value, 1064.0);
+        assert!(how.starts_with("2 × the 500 MiB value"), "{how}");
+        assert!(limit_bound("documents").is_none());
+        assert_eq!(bound_verdict(&Ok(64.0), 64.0), (Some(1.0), Verdict::Met));
+        assert_eq!(bound_verdict(&Ok(64.5), 64.0).1, Verdict::NotMet);
+        assert_eq!(
+            bound_verdict(&Err("no successful run".into()), 64.0),
+            (None, Verdict::Unmeasured("no successful run".into()))
+        );
+    }
+
+    /// H's four contenders with made-up runs: migrator at 30 MiB on the narrow table (one
+    /// run failed) and 1,200 MiB on the value; pg_dump's value run failed both times.
+    #[test]
+    fn scenario_h_section() {
+        let contenders: Vec<Contender> = contenders::all(2, None)
+            .into_iter()
+            .filter(|c| c.scenario == Scenario::Limits)
+            .collect();
+        let ok = |wall: u64, rss_mib: u64| {
+            RunResult::Ok(
+                Outcome {
+                    wall: Duration::from_secs(wall),
+                    max_rss_kib: rss_mib * 1024,
+                    cpu: Duration::from_secs(2),
+                    failure: None,
+                    outside: None,
+                },
+                None,
+                None,
+            )
+        };
+        let failed = RunResult::Failed {
+            reason: "it exited 0 but its result is wrong".into(),
+            command: None,
+            outcome: None,
+            log: None,
+            log_tail: String::new(),
+        };
+        let results = vec![
+            vec![ok(10, 30), failed.clone()],
+            vec![ok(20, 12), ok(22, 12)],
+            vec![ok(5, 1200), ok(5, 1200)],
+            vec![failed.clone(), failed],
+        ];
+        let stat = |name: &str, rows: u64, bytes: u64| TableStat {
+            name: name.into(),
+            columns: 2,
+            rows,
+            table_bytes: bytes,
+            index_bytes: 0,
+        };
+        let run = ScaleRun {
+            scale: Scale::Mb100,
+            label: "100mb".into(),
+            tables: Vec::new(),
+            blob_tables: Vec::new(),
+            limit_tables: vec![
+                stat("limit_value", 1, 525_000_000),
+                stat("limit_rows", 10_000_000, 500_000_000),
+            ],
+            generation: Duration::from_secs(1),
+            warmups: vec![Vec::new(); contenders.len()],
+            contenders,
+            results,
+        };
+        let table = run.medians_table(Scenario::Limits);
+        for needle in [
+            // 500 MB in 10 s.
+            "| limit_rows | migrator copy --jobs 2, table limit_rows only | 1/2 | 10.0 | 10.0–10.0 | 50.0 | 30 | 2.0 |",
+            "| limit_rows | pg_dump -t limit_rows \\| psql | 2/2 | 21.0 | 20.0–22.0 | 23.8 | 12 | 2.0 |",
+            "| limit_value | pg_dump -t limit_value \\| psql | 0/2 | **failed** (see below) |",
+        ] {
+            assert!(table.contains(needle), "no {needle:?} in\n{table}");
+        }
+        let bounds = run.limits_bounds();
+        for needle in [
+            "| limit_rows | 10,000,000 | 500.0 | 64 | independent of the row count",
+            "| 30 | 0.47 | **met** |",
+            "| limit_value | 1 | 525.0 | 1,064 | 2 × the 500 MiB value",
+            "| 1200 | 1.13 | **not met** |",
+        ] {
+            assert!(bounds.contains(needle), "no {needle:?} in\n{bounds}");
+        }
+        assert!(!bounds.contains("For comparison"));
+        let checks = run.limit_checks();
+        assert_eq!(checks.len(), 2);
+        assert_eq!(checks[0].key, "h-limit_rows-migrator");
+        let json = run.json();
+        assert_eq!(json["limit_bounds"][1]["verdict"], "not met");
+        assert_eq!(json["limit_bounds"][1]["bound_mib"], 1064.0);
+        assert_eq!(json["limit_tables"][1]["rows"], 10_000_000);
     }
 }

@@ -96,7 +96,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    fn markdown(&self) -> String {
+    pub(crate) fn markdown(&self) -> String {
         match self {
             Verdict::Met => "**met**".into(),
             Verdict::NotMet => "**not met**".into(),
@@ -104,7 +104,7 @@ impl Verdict {
         }
     }
 
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         match self {
             Verdict::Met => json!({"verdict": "met"}),
             Verdict::NotMet => json!({"verdict": "not met"}),
@@ -630,7 +630,7 @@ pub fn json(scales: &[ScaleRun]) -> Value {
 }
 
 /// Adds `extra`'s fields to the object `v`.
-fn merge(v: &mut Value, extra: Value) {
+pub(crate) fn merge(v: &mut Value, extra: Value) {
     if let (Some(v), Value::Object(extra)) = (v.as_object_mut(), extra) {
         v.extend(extra);
     }
@@ -771,6 +771,7 @@ mod tests {
                 label: scale.name().into(),
                 tables: vec![table("documents", 50), table("events", 50)],
                 blob_tables: Vec::new(),
+                limit_tables: Vec::new(),
                 generation: Duration::from_secs(1),
                 warmups: vec![Vec::new(); contenders.len()],
                 contenders,
