@@ -129,12 +129,13 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let message = one_line(&self.message);
         match (&self.table, self.chunk) {
-            (Some(t), Some(c)) => write!(f, "{t} (chunk {c}): {}", self.message),
+            (Some(t), Some(c)) => write!(f, "{} (chunk {c}): {message}", one_line(t)),
             (Some(t), None) if !self.message.contains(t.as_str()) => {
-                write!(f, "{t}: {}", self.message)
+                write!(f, "{}: {message}", one_line(t))
             }
-            _ => f.write_str(&self.message),
+            _ => f.write_str(&message),
         }
     }
 }
@@ -179,8 +180,21 @@ fn describe_pg(e: &tokio_postgres::Error) -> String {
     one_line(&s)
 }
 
+/// `s` on one line: runs of whitespace (newlines too) become one space and other control
+/// characters are escaped, so that an error stays one line whatever text it quotes.
 fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Whether a tokio-postgres error is worth retrying: the connection broke, or the server

@@ -356,9 +356,15 @@ fn chain_mentions_tls(e: &tokio_postgres::Error) -> bool {
 fn describe_config_error(e: &tokio_postgres::Error) -> String {
     let mut s = e.to_string();
     if let Some(inner) = std::error::Error::source(e) {
-        s = format!("{s}: {inner}");
+        let inner = inner.to_string();
+        if !s.contains(&inner) {
+            s = format!("{s}: {inner}");
+        }
     }
-    s
+    // The caller says "invalid connection string" already.
+    s.strip_prefix("invalid connection string: ")
+        .map(str::to_string)
+        .unwrap_or(s)
 }
 
 type OwnParams = Vec<(String, String)>;
@@ -515,6 +521,20 @@ mod tests {
         assert_eq!(e.tls_mode(), TlsMode::Require);
         assert_eq!(e.redacted(), "postgres://u@h:5433/d?sslmode=require");
         assert_eq!(e.pg.get_password(), Some(&b"p w'x"[..]));
+    }
+
+    #[test]
+    fn an_error_quoting_the_input_stays_one_line() {
+        // Found by the connection_string fuzz target: an option named by a newline.
+        let e = Endpoint::parse("postgres://;?\n\0=*")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains('\n'), "{e:?}");
+        assert_eq!(e.matches("invalid connection string").count(), 1, "{e}");
+        let e = Endpoint::parse("postgres://u@h/db?sslmode=re%0Aquire")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains('\n') && e.contains("sslmode"), "{e:?}");
     }
 
     #[test]
