@@ -347,7 +347,6 @@ async fn killed_at_twenty_random_moments_the_migration_ends_exact() {
 
     let c = Cluster::shared();
     let src = c.create_db("kill20_src").unwrap();
-    let dst = c.create_db("kill20_dst").unwrap();
     datasets::load_pagila(&src).unwrap();
     src.psql(
         "CREATE TABLE big (id bigint PRIMARY KEY, v text, n numeric);
@@ -362,19 +361,19 @@ async fn killed_at_twenty_random_moments_the_migration_ends_exact() {
     .unwrap();
     let cfg = config_file("kill20", "[copy]\nchunk_mib = 2\njobs = 2\n");
     let log = std::env::temp_dir().join(format!("migrator-kill20-{}.log", std::process::id()));
-    let spawn = |cmd: &str| {
+    let spawn = |cmd: &str, target: &str| {
         migrator()
-            .args([cmd, "--source", &src.url(), "--target", &dst.url()])
+            .args([cmd, "--source", &src.url(), "--target", target])
             .args(["--config", cfg.to_str().unwrap()])
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("spawn migrator")
     };
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
     // The stage a killed copy had reached, from its log.
     let stage = || {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
+        log_text()
             .lines()
             .rev()
             .find_map(|l| l.strip_prefix("stage: ").map(str::to_string))
@@ -390,62 +389,62 @@ async fn killed_at_twenty_random_moments_the_migration_ends_exact() {
     );
     let whole = t0.elapsed().as_millis() as u64;
 
+    // 1. Copies killed at moments over the whole of a copy, each followed by a re-run (the
+    //    next round); a copy that finishes first starts the next round on a fresh target,
+    //    so that the kills land all along a copy, not only in what a resume leaves.
+    const COPY_KILLS: usize = 12;
+    let mut dst = c.create_db("kill20_dst").unwrap();
     let mut kills: Vec<(String, u64)> = Vec::new();
-    let mut copied = false;
     let mut round = 0;
-    while kills.len() < 20 {
+    while kills.len() < COPY_KILLS {
         round += 1;
         assert!(
             round < 80,
             "only {} kills in {round} rounds: {kills:?}",
             kills.len()
         );
-        let cmd = if copied { "sync" } else { "copy" };
-        if copied {
-            // Something for the sync to do: rows updated, deleted and added.
-            let base = 300_000 + round * 100;
-            src.psql(&format!(
-                "UPDATE big SET n = n + 1 WHERE id % 50 = {r};
-                 DELETE FROM big WHERE id % 997 = {r};
-                 INSERT INTO big SELECT g, 'new', 0 FROM generate_series({base}, {base} + 99) g;",
-                r = round % 50
-            ))
-            .unwrap();
-        }
-        // Moments over most of a whole copy; a sync takes less, so its window is shorter.
-        let window = if copied { whole / 3 } else { whole * 3 / 4 };
-        let at = rng.random_range(0..window.max(2));
-        let mut child = spawn(cmd);
-        let started = std::time::Instant::now();
-        while started.elapsed() < Duration::from_millis(at) && child.try_wait().unwrap().is_none() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        match child.try_wait().unwrap() {
+        let at = rng.random_range(0..(whole * 3 / 4).max(2));
+        match kill_after(spawn("copy", &dst.url()), at).await {
             Some(status) => {
-                assert!(
-                    status.success(),
-                    "{cmd} failed:\n{}",
-                    std::fs::read_to_string(&log).unwrap()
-                );
-                copied = true;
+                assert!(status.success(), "copy failed:\n{}", log_text());
+                dst = c.create_db("kill20_dst").unwrap();
             }
-            None => {
-                kill(&mut child);
-                let phase = if copied { "sync".to_string() } else { stage() };
-                kills.push((phase, at));
-            }
+            None => kills.push((stage(), at)),
+        }
+    }
+    assert_success(
+        &copy(&src, &dst, &["--config", cfg.to_str().unwrap()]),
+        "copy after the kills",
+    );
+    // 2. Syncs after the source changed, killed likewise.
+    while kills.len() < 20 {
+        round += 1;
+        assert!(
+            round < 160,
+            "only {} kills in {round} rounds: {kills:?}",
+            kills.len()
+        );
+        let base = 300_000 + round * 100;
+        src.psql(&format!(
+            "UPDATE big SET n = n + 1 WHERE id % 50 = {r};
+             DELETE FROM big WHERE id % 997 = {r};
+             INSERT INTO big SELECT g, 'new', 0 FROM generate_series({base}, {base} + 99) g;",
+            r = round % 50
+        ))
+        .unwrap();
+        let at = rng.random_range(0..(whole / 3).max(2));
+        match kill_after(spawn("sync", &dst.url()), at).await {
+            Some(status) => assert!(status.success(), "sync failed:\n{}", log_text()),
+            None => kills.push(("sync".into(), at)),
         }
     }
     eprintln!("killed at (phase, ms): {kills:?}");
     let phases: std::collections::BTreeSet<&str> = kills.iter().map(|(p, _)| p.as_str()).collect();
-    assert!(phases.len() >= 2, "every kill in one phase: {kills:?}");
+    assert!(
+        phases.len() >= 3,
+        "the kills hit only {phases:?}: {kills:?}"
+    );
 
-    if !copied {
-        assert_success(
-            &copy(&src, &dst, &["--config", cfg.to_str().unwrap()]),
-            "final copy",
-        );
-    }
     let out = run(&[
         "sync",
         "--source",
@@ -518,4 +517,23 @@ fn crash_points_in_copy_and_sync_leave_what_a_rerun_finishes() {
     assert_success(&run(&args("sync")), "sync after the crash");
     assert_same_data(&src, &dst);
     assert_success(&verify(&src, &dst, &["--checksums"]), "verify --checksums");
+}
+
+/// Waits up to `ms` for `child`: its exit status if it ended by then, else `None` once it
+/// has been killed (SIGKILL).
+async fn kill_after(mut child: std::process::Child, ms: u64) -> Option<std::process::ExitStatus> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(ms) {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    match child.try_wait().unwrap() {
+        Some(status) => Some(status),
+        None => {
+            kill(&mut child);
+            None
+        }
+    }
 }

@@ -105,6 +105,14 @@ impl std::fmt::Debug for Endpoint {
     }
 }
 
+/// What a URL's user, host and database names cannot hold as they are: all but RFC 3986's
+/// unreserved characters.
+const URL_RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Parameters tokio-postgres does not know, which this module handles itself.
 const OWN_PARAMS: &[&str] = &["sslmode", "sslrootcert"];
 /// libpq parameters that are not supported; named in the error.
@@ -184,7 +192,11 @@ impl Endpoint {
 
     /// The connection string with the password removed, for printing.
     pub fn redacted(&self) -> String {
-        let user = self.pg.get_user().unwrap_or("");
+        // Names are percent-encoded where a URL needs it, so the printed form is a URL that
+        // means the same (a user named `a@b`, a socket directory `/tmp`).
+        let enc = |s: &str| percent_encoding::utf8_percent_encode(s, URL_RESERVED).to_string();
+        let raw_user = self.pg.get_user().unwrap_or("");
+        let user = enc(raw_user);
         let hosts: Vec<String> = self
             .pg
             .get_hosts()
@@ -193,8 +205,8 @@ impl Endpoint {
             .map(|(i, h)| {
                 let host = match h {
                     Host::Tcp(s) if s.contains(':') => format!("[{s}]"),
-                    Host::Tcp(s) => s.clone(),
-                    Host::Unix(p) => p.display().to_string(),
+                    Host::Tcp(s) => enc(s),
+                    Host::Unix(p) => enc(&p.display().to_string()),
                 };
                 match self.pg.get_ports().get(i).or(self.pg.get_ports().first()) {
                     Some(port) => format!("{host}:{port}"),
@@ -202,7 +214,7 @@ impl Endpoint {
                 }
             })
             .collect();
-        let db = self.pg.get_dbname().unwrap_or(user);
+        let db = enc(self.pg.get_dbname().unwrap_or(raw_user));
         format!(
             "postgres://{user}@{}/{db}?sslmode={}",
             hosts.join(","),
@@ -521,6 +533,24 @@ mod tests {
         assert_eq!(e.tls_mode(), TlsMode::Require);
         assert_eq!(e.redacted(), "postgres://u@h:5433/d?sslmode=require");
         assert_eq!(e.pg.get_password(), Some(&b"p w'x"[..]));
+    }
+
+    #[test]
+    fn the_printed_form_is_a_url_that_means_the_same() {
+        // Found by the connection_string fuzz target: names a URL must encode were printed
+        // as they are.
+        for url in [
+            "postgres://a%40b:pw@h/d%2Fb",
+            "host=/tmp user=u dbname=x",
+            "postgres://u@[::1]:6000/db",
+        ] {
+            let ep = Endpoint::parse(url).unwrap();
+            let again = Endpoint::parse(&ep.redacted()).unwrap();
+            assert_eq!(again.pg.get_user(), ep.pg.get_user(), "{url}");
+            assert_eq!(again.pg.get_dbname(), ep.pg.get_dbname(), "{url}");
+            assert_eq!(again.pg.get_hosts(), ep.pg.get_hosts(), "{url}");
+            assert!(!ep.redacted().contains("pw"));
+        }
     }
 
     #[test]
