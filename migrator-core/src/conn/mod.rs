@@ -204,7 +204,9 @@ impl Endpoint {
             .enumerate()
             .map(|(i, h)| {
                 let host = match h {
-                    Host::Tcp(s) if s.contains(':') => format!("[{s}]"),
+                    // Only an IPv6 literal goes in brackets; any other name holding a ':'
+                    // is encoded like the rest.
+                    Host::Tcp(s) if s.parse::<std::net::Ipv6Addr>().is_ok() => format!("[{s}]"),
                     Host::Tcp(s) => enc(s),
                     Host::Unix(p) => enc(&p.display().to_string()),
                 };
@@ -543,6 +545,7 @@ mod tests {
             "postgres://a%40b:pw@h/d%2Fb",
             "host=/tmp user=u dbname=x",
             "postgres://u@[::1]:6000/db",
+            "postgres://u@/db?host=(~'*x:/ss",
         ] {
             let ep = Endpoint::parse(url).unwrap();
             let again = Endpoint::parse(&ep.redacted()).unwrap();
