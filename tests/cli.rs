@@ -124,6 +124,41 @@ fn unreachable_host_fails_fast_with_exit_1() {
         "{e}"
     );
     assert!(t0.elapsed() < std::time::Duration::from_secs(15));
+
+    // A host that takes the connection and never answers (a hung server, a firewall that
+    // holds the socket) fails within the connect timeout too, not after minutes.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let c = Cluster::shared();
+    let src = c.create_db("cli_silent_src").unwrap();
+    for (side, source, target) in [
+        (
+            "source",
+            format!("postgres://u@127.0.0.1:{port}/db?sslmode=disable&connect_timeout=2"),
+            src.url(),
+        ),
+        (
+            "target",
+            src.url(),
+            format!("postgres://u@127.0.0.1:{port}/db?sslmode=require&connect_timeout=2"),
+        ),
+    ] {
+        let t0 = std::time::Instant::now();
+        let out = run(&["copy", "--source", &source, "--target", &target]);
+        let took = t0.elapsed();
+        assert_eq!(out.status.code(), Some(1), "{side}");
+        let e = one_line_error(&out);
+        assert!(
+            e.contains(&format!(
+                "cannot connect to {side} postgres://u@127.0.0.1:{port}/db"
+            )) && e.contains("did not answer within 2 s"),
+            "{e}"
+        );
+        assert!(
+            took < std::time::Duration::from_secs(15),
+            "{side}: {took:?}"
+        );
+    }
 }
 
 #[test]

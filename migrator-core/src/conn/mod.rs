@@ -258,32 +258,50 @@ impl Endpoint {
     }
 
     /// Opens a connection (with an IAM auth token as the password for an Aurora DSQL host
-    /// given none).
+    /// given none). The whole handshake (TCP, TLS, startup, authentication) has the connect
+    /// timeout per host: a server that accepts the connection and never answers fails like
+    /// one that cannot be reached, instead of hanging the run.
     pub(crate) async fn connect(&self, side: Side) -> Result<Client> {
         let mut config = self.pg.clone();
         if self.is_dsql() && self.pg.get_password().is_none() {
             config.password(self.dsql_token().await?);
         }
-        let client = match self.tls_mode {
-            TlsMode::Disable => {
-                let (client, conn) = config
-                    .connect(NoTls)
-                    .await
-                    .map_err(|e| self.connect_error(side, e))?;
-                spawn_connection(conn, side);
-                client
+        let per_host = self
+            .pg
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(Duration::from_secs(10));
+        let deadline = per_host * self.pg.get_hosts().len().max(1) as u32;
+        let handshake = async {
+            match self.tls_mode {
+                TlsMode::Disable => config.connect(NoTls).await.map(|(client, conn)| {
+                    spawn_connection(conn, side);
+                    client
+                }),
+                _ => {
+                    let tls = self.tls_connector()?;
+                    config.connect(tls).await.map(|(client, conn)| {
+                        spawn_connection(conn, side);
+                        client
+                    })
+                }
             }
-            _ => {
-                let tls = self.tls_connector()?;
-                let (client, conn) = config
-                    .connect(tls)
-                    .await
-                    .map_err(|e| self.connect_error(side, e))?;
-                spawn_connection(conn, side);
-                client
-            }
+            .map_err(|e| self.connect_error(side, e))
         };
-        Ok(client)
+        tokio::time::timeout(deadline, handshake)
+            .await
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::Connect,
+                    format!(
+                        "cannot connect to {} {}: the server did not answer within {} s",
+                        side.name(),
+                        self.redacted(),
+                        deadline.as_secs()
+                    ),
+                )
+                .retryable(true)
+            })?
     }
 
     /// A fresh IAM auth token for this DSQL host (each new connection gets one).
