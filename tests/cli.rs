@@ -161,6 +161,67 @@ fn unreachable_host_fails_fast_with_exit_1() {
     }
 }
 
+/// A server whose certificate does not check out is refused with exit 1 and one line that
+/// names the side and says why, before any write: a CA that did not sign it, and a host name
+/// it was not issued for.
+#[test]
+fn a_certificate_that_fails_verification_is_refused() {
+    const PW: &str = "tls-cli-secret";
+    let certs = fixtures::tls::make_certs("cli");
+    let tls = Cluster::start_with(fixtures::ClusterOptions {
+        tls: Some((certs.server_cert.clone(), certs.server_key.clone())),
+        password: Some(PW.to_string()),
+        ..Default::default()
+    })
+    .unwrap();
+    tls.psql("postgres", "CREATE DATABASE dst").unwrap();
+    let port = tls.port();
+    let c = Cluster::shared();
+    let src = c.create_db("cli_tls_src").unwrap();
+    datasets::load_northwind(&src).unwrap();
+    let target = |host: &str, ca: &std::path::Path| {
+        format!(
+            "postgres://postgres:{PW}@{host}:{port}/dst?sslmode=verify-full&sslrootcert={}",
+            ca.display()
+        )
+    };
+    for (case, url, why) in [
+        (
+            "unrelated CA",
+            target("localhost", &certs.other_ca),
+            "certificate",
+        ),
+        ("host name", target("127.0.0.1", &certs.ca), "certificate"),
+    ] {
+        let out = run(&["copy", "--source", &src.url(), "--target", &url]);
+        assert_eq!(out.status.code(), Some(1), "{case}: {}", text(&out.stderr));
+        let e = one_line_error(&out);
+        assert!(
+            e.contains("cannot connect to target postgres://postgres@") && e.contains(why),
+            "{case}: {e}"
+        );
+        eprintln!("{case}: {e}");
+        assert!(!text(&out.stderr).contains(PW) && !text(&out.stdout).contains(PW));
+    }
+    // The right CA connects, so the refusals were the certificate's doing; nothing was
+    // written by them.
+    let tables = tls
+        .psql(
+            "dst",
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+        )
+        .unwrap();
+    assert_eq!(tables.trim(), "0");
+    let ok = run(&[
+        "plan",
+        "--source",
+        &src.url(),
+        "--target",
+        &target("localhost", &certs.ca),
+    ]);
+    assert_success(&ok, "plan with the right CA");
+}
+
 #[test]
 fn verify_mismatch_exits_3_and_names_the_table() {
     let c = Cluster::shared();

@@ -9,74 +9,14 @@
 //! failing cases at once.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 
+use fixtures::tls::make_certs;
 use fixtures::{Cluster, ClusterOptions};
 use migrator_core::{Error, ErrorKind, Migration, Plan};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
 const PASSWORD: &str = "tls-secret-pw";
-
-/// Certificates for one test, as PEM files in a directory removed on drop.
-struct Certs {
-    dir: PathBuf,
-    /// The CA that signed the server certificate.
-    ca: PathBuf,
-    /// A CA that signed nothing the server uses.
-    other_ca: PathBuf,
-    server_cert: String,
-    server_key: String,
-}
-
-impl Drop for Certs {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn ca_params(name: &str) -> CertificateParams {
-    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.distinguished_name.push(DnType::CommonName, name);
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    p
-}
-
-fn make_certs(tag: &str) -> Certs {
-    let dir = std::env::temp_dir().join(format!("migrator-tls-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_params = ca_params("migrator test CA");
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    let other_key = KeyPair::generate().unwrap();
-    let other_cert = self::ca_params("unrelated test CA")
-        .self_signed(&other_key)
-        .unwrap();
-
-    let server_key = KeyPair::generate().unwrap();
-    let mut server_params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    server_params
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
-    let server_cert = server_params.signed_by(&server_key, &issuer).unwrap();
-
-    let ca = dir.join("ca.pem");
-    let other_ca = dir.join("other-ca.pem");
-    std::fs::write(&ca, ca_cert.pem()).unwrap();
-    std::fs::write(&other_ca, other_cert.pem()).unwrap();
-    Certs {
-        dir,
-        ca,
-        other_ca,
-        server_cert: server_cert.pem(),
-        server_key: server_key.serialize_pem(),
-    }
-}
 
 /// A URL for the superuser with the test password on `host:port/db`, with `params` appended.
 fn url(host: &str, port: u16, db: &str, params: &str) -> String {
