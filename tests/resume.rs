@@ -329,6 +329,62 @@ async fn terminated_backends_are_retried_to_an_exact_target() {
     assert_same_data(&src, &dst);
     assert_same_schema(&src, &dst);
     assert_success(&verify(&src, &dst, &["--checksums"]), "verify --checksums");
+
+    // The source connection that holds the run's snapshot (its transaction began first)
+    // cannot be replaced: a reader that lost its session can no longer join that instant.
+    // Killed first the holder, then a reader: the run fails with one line that says what
+    // happened and to run again, and the re-run finishes exactly. (Without the second kill
+    // the run goes on: each reader keeps the snapshot in its own open transaction.)
+    let dst = c.create_db("term_snap_dst").unwrap();
+    let args = [
+        "copy",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ];
+    let child = spawn_with_stderr(&args);
+    let holder = "SELECT count(pg_terminate_backend(pid)) FROM (SELECT pid FROM pg_stat_activity \
+                  WHERE datname = current_database() AND application_name = 'migrator' \
+                  AND xact_start IS NOT NULL ORDER BY xact_start LIMIT 1) a";
+    let copying = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                   AND application_name = 'migrator' AND query LIKE 'COPY%'";
+    let source = &sides[1].1;
+    while source
+        .query_one(copying, &[])
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
+        == 0
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let held: i64 = source.query_one(holder, &[]).await.unwrap().get(0);
+    assert_eq!(held, 1, "one snapshot holder");
+    let mut readers = 0i64;
+    while readers == 0 {
+        readers = source.query_one(terminate, &[]).await.unwrap().get(0);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    eprintln!("{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("snapshot"), "{}", errors[0]);
+    assert!(
+        stderr.contains("again"),
+        "no word on how to go on:\n{stderr}"
+    );
+    assert_success(&migrator().args(args).output().unwrap(), "re-run");
+    assert_same_data(&src, &dst);
+    assert_success(&verify(&src, &dst, &["--checksums"]), "verify --checksums");
 }
 
 /// SIGKILL at 20 random moments of a whole migration (planning, schema, data, index builds,

@@ -149,6 +149,9 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");
+            if let Some(hint) = render::after_error(&e) {
+                eprintln!("{hint}");
+            }
             ExitCode::from(exit_code(&e))
         }
     }

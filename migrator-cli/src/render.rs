@@ -40,6 +40,18 @@ pub fn handle_ctrl_c() {
     });
 }
 
+/// Whether a copy or sync got as far as writing to the target, so that a failure leaves a
+/// state the same command resumes.
+static WROTE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// What to say after an error: how to go on, if the run had begun writing (a refusal before
+/// that wrote nothing, and Ctrl-C has said it already).
+pub fn after_error(e: &Error) -> Option<&'static str> {
+    use migrator_core::ErrorKind::{Cancelled, Config};
+    (WROTE.load(std::sync::atomic::Ordering::Relaxed) && !matches!(e.kind(), Config | Cancelled))
+        .then_some("the target is resumable: once the cause is fixed, run the same command again to go on from where it stopped")
+}
+
 /// Makes `stop` what the next Ctrl-C calls; `None` when the run is over.
 fn stop_on_ctrl_c(stop: Option<Stop>) {
     if let Ok(mut r) = RUNNING.lock() {
@@ -192,6 +204,7 @@ pub async fn copy(m: &Migration, plan: &Plan) -> Result<CopySummary, Error> {
                 }
             }
             Event::Stage(stage) => {
+                WROTE.store(true, std::sync::atomic::Ordering::Relaxed);
                 total.set_message(format!("{stage:?}"));
                 if !tty {
                     eprintln!("stage: {stage:?}");
@@ -289,6 +302,7 @@ pub async fn sync(m: &Migration, plan: &Plan) -> Result<SyncSummary, Error> {
                 ..
             } => eprintln!("retry {attempt} of {what} in {delay:?}: {reason}"),
             Event::Warning { message, .. } => eprintln!("warning: {message}"),
+            Event::Stage(_) => WROTE.store(true, std::sync::atomic::Ordering::Relaxed),
             _ => {}
         }
     }

@@ -30,7 +30,15 @@ pub(crate) async fn import(reader: &Client, snapshot: &str) -> Result<()> {
         ))
         .await
         .map_err(|e| {
-            Error::db(ErrorKind::Source, "joining the source snapshot", e).retryable(false)
+            // 22023: the exporting transaction has ended (its session closed).
+            let what =
+                if e.code() == Some(&tokio_postgres::error::SqlState::INVALID_PARAMETER_VALUE) {
+                    "joining the source snapshot: the session holding it has closed, so the rest \
+                 of the copy cannot see the same instant"
+                } else {
+                    "joining the source snapshot"
+                };
+            Error::db(ErrorKind::Source, what, e).retryable(false)
         })
 }
 
