@@ -228,10 +228,11 @@ async fn ctrl_c_stops_copy_and_sync_resumably() {
             "the sync finished before Ctrl-C"
         );
         assert!(std::time::Instant::now() < deadline, "the sync never wrote");
-        // A migrator session writing rows of `big`.
+        // A migrator session writing rows of this target's `big` (other tests have a `big`).
         let writing: i64 = client
             .query_one(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'migrator' \
+                 AND datname = current_database() \
                  AND state = 'active' AND query ~* '^\\s*(copy|delete|insert|update)' \
                  AND query LIKE '%big%'",
                 &[],
