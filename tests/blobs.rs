@@ -408,7 +408,8 @@ fn dataset_pictures_are_extracted_in_both_profiles() {
         let cfg = config_file(
             &format!("pics-dsql-{}", src.name()),
             &format!(
-                "[target]\nprofile = \"dsql\"\n[blobs]\nstore = \"file://{}\"\n{blobs}",
+                "[target]\nprofile = \"dsql\"\n[keys]\nallow_keyless = true\n\
+                 [blobs]\nstore = \"file://{}\"\n{blobs}",
                 dir.path().display()
             ),
         );

@@ -197,7 +197,7 @@ fn datasets_in_both_eras_with_every_key_strategy() {
             let emu = emulator(era);
             let cfg = dsql_config(
                 &format!("ds-{strategy}-{era:?}-{}", src.name()),
-                &format!("[keys]\nstrategy = \"{strategy}\"\n"),
+                &format!("[keys]\nstrategy = \"{strategy}\"\nallow_keyless = true\n"),
             );
             if std::env::var("DSQL_DEBUG").is_ok() {
                 let p = dsql_run("plan", src, &emu, &cfg);
@@ -301,7 +301,7 @@ fn uuids_are_the_same_in_every_target() {
     datasets::load_pagila(&src).unwrap();
     let cfg = dsql_config(
         "det",
-        "[keys]\nstrategy = \"uuid\"\nkeep_legacy_id = true\n",
+        "[keys]\nstrategy = \"uuid\"\nkeep_legacy_id = true\nallow_keyless = true\n",
     );
     let first = emulator(Era::Y2026);
     let second = emulator(Era::Y2026);
@@ -375,7 +375,7 @@ fn every_key_shape_becomes_uuids_with_its_foreign_keys() {
         let emu = emulator(era);
         let cfg = dsql_config(
             &format!("shapes-{era:?}"),
-            "[keys]\nstrategy = \"uuid\"\nkeep_legacy_id = true\n",
+            "[keys]\nstrategy = \"uuid\"\nkeep_legacy_id = true\nallow_keyless = true\n",
         );
         assert_success(
             &dsql_run("copy", &src, &emu, &cfg),
@@ -513,7 +513,16 @@ fn plan_maps_what_dsql_lacks_and_strict_refuses() {
     let src = c.create_db("dsql_plan_src").unwrap();
     datasets::load_pagila(&src).unwrap();
     let emu = emulator(Era::Y2026);
-    let cfg = dsql_config("plan", "");
+    // Two of Pagila's payment partitions have no primary key, so `payment` (one table in
+    // DSQL) has none: refused under uuid keys until accepted.
+    let out = dsql_run("plan", &src, &emu, &dsql_config("plan-keyless", ""));
+    assert_eq!(out.status.code(), Some(1));
+    let p = text(&out.stdout);
+    assert!(
+        p.contains("public.payment") && p.contains("keys.allow_keyless = true"),
+        "{p}"
+    );
+    let cfg = dsql_config("plan", "[keys]\nallow_keyless = true\n");
     let out = dsql_run("plan", &src, &emu, &cfg);
     assert_success(&out, "plan");
     let p = text(&out.stdout);
@@ -706,7 +715,7 @@ fn the_generated_ddl_passes_dsql_lint() {
     ] {
         let cfg = dsql_config(
             &format!("lint-{}-{strategy}", src.name()),
-            &format!("[keys]\nstrategy = \"{strategy}\"\n"),
+            &format!("[keys]\nstrategy = \"{strategy}\"\nallow_keyless = true\n"),
         );
         let statements = plan_statements(src, &emu, &cfg);
         assert!(
@@ -833,7 +842,7 @@ fn crash_points_in_a_dsql_copy_leave_what_a_rerun_finishes() {
 /// that it gets no UUID key (DSQL's hidden one instead) and what that costs, naming the
 /// table; `--strict` refuses the copy with one error line and writes nothing.
 #[test]
-fn a_table_without_a_primary_key_is_named_and_strict_refuses_it() {
+fn a_table_without_a_primary_key_is_refused_under_uuid_keys_unless_accepted() {
     let c = Cluster::shared();
     let src = c.create_db("dsql_nopk_src").unwrap();
     src.psql(
@@ -844,28 +853,57 @@ fn a_table_without_a_primary_key_is_named_and_strict_refuses_it() {
     )
     .unwrap();
     let emu = emulator(Era::Y2026);
+    let no_write = |what: &str| {
+        assert!(
+            data_tables(emu.backing())
+                .iter()
+                .all(|t| !t.starts_with("public.")),
+            "{what} wrote tables"
+        )
+    };
+    let one_error = |out: &std::process::Output| -> String {
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .collect();
+        assert_eq!(errors.len(), 1, "{stderr}");
+        errors[0].to_string()
+    };
+
+    // Refused by default, by plan and by copy, naming the table and the way out.
     let cfg = dsql_config("nopk", "");
+    // (plan reports its problems in its table, and exits 1 when there is one)
+    let out = dsql_run("plan", &src, &emu, &cfg);
+    assert_eq!(out.status.code(), Some(1));
+    let p = text(&out.stdout);
+    assert!(
+        p.contains("public.audit_log")
+            && p.contains("no primary key")
+            && p.contains("keys.allow_keyless = true"),
+        "{p}"
+    );
+    let e = one_error(&dsql_run("copy", &src, &emu, &cfg));
+    assert!(e.contains("public.audit_log"), "{e}");
+    no_write("the refused copy");
+
+    // Accepted: a warning that says what it costs; --strict still refuses it.
+    let cfg = dsql_config("nopk-ok", "[keys]\nallow_keyless = true\n");
     let out = dsql_run("plan", &src, &emu, &cfg);
     assert_success(&out, "plan");
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(
-        all.contains("public.audit_log")
-            && all.contains("no primary key")
-            && all.contains("no UUID key"),
+        all.contains("public.audit_log") && all.contains("no UUID key"),
         "{all}"
     );
-    let out = run_config_with(&["copy", "--strict"], &src, &emu.url(), &cfg);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = text(&out.stderr);
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .collect();
-    assert_eq!(errors.len(), 1, "{stderr}");
-    assert!(
-        data_tables(emu.backing())
-            .iter()
-            .all(|t| !t.starts_with("public.")),
-        "the refused copy wrote tables"
-    );
+    one_error(&run_config_with(
+        &["copy", "--strict"],
+        &src,
+        &emu.url(),
+        &cfg,
+    ));
+    no_write("the strict copy");
+    assert_success(&dsql_run("copy", &src, &emu, &cfg), "copy");
+    assert_eq!(scalar_via(&emu, "SELECT count(*) FROM audit_log"), "1");
 }

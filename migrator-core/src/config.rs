@@ -213,6 +213,11 @@ pub struct KeysConfig {
     /// With `uuid`: the UUIDv5 namespace. The default is fixed, so the same source row
     /// gets the same UUID in every target; the namespace is recorded in the manifest.
     pub namespace: Option<uuid::Uuid>,
+    /// With `uuid`: copy tables that have no primary key (they get no UUID key, an
+    /// interrupted copy starts them again, and sync cannot carry their changes). Off by
+    /// default: plan refuses such a table, naming it, so that this is found before the copy
+    /// rather than at cutover.
+    pub allow_keyless: bool,
 }
 
 impl Default for KeysConfig {
@@ -221,6 +226,7 @@ impl Default for KeysConfig {
             strategy: KeyStrategy::Uuid,
             keep_legacy_id: false,
             namespace: None,
+            allow_keyless: false,
         }
     }
 }

@@ -23,7 +23,7 @@ use crate::Ctx;
 use crate::context::Purpose;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventSink, Stage};
-use crate::plan::{Chunk, Chunking, Phase, Plan, Severity, TablePlan};
+use crate::plan::{Chunk, Chunking, Phase, Plan, TablePlan};
 use crate::retry::RetryPolicy;
 use crate::state::{self, RunLock};
 
@@ -73,20 +73,8 @@ pub(crate) async fn run(
     cancel: CancellationToken,
 ) -> Result<CopySummary> {
     let started = Instant::now();
-    let errors: Vec<_> = plan
-        .findings
-        .iter()
-        .filter(|f| f.severity == Severity::Error)
-        .collect();
-    if let Some(f) = errors.first() {
-        let more = match errors.len() {
-            1 => String::new(),
-            n => format!(" (and {} more errors in the plan)", n - 1),
-        };
-        return Err(Error::new(
-            ErrorKind::Incompatible,
-            format!("{}{more}", f.message),
-        ));
+    if let Some(e) = plan.refusal() {
+        return Err(e);
     }
     let lock = RunLock::acquire(&ctx, &events).await?;
     let result = copy_locked(ctx, plan, restart, events.clone(), cancel, started).await;

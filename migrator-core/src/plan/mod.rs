@@ -18,7 +18,7 @@ pub use steps::{Phase, Step, StepKind};
 
 use crate::catalog::{Catalog, Table};
 use crate::config::{Config, Profile};
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::sql::{QualName, ident};
 use crate::state::TargetInfo;
 use crate::target;
@@ -276,6 +276,25 @@ impl Plan {
     /// Whether a finding forbids the copy.
     pub fn has_errors(&self) -> bool {
         self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+    /// The error a copy or sync refuses this plan with: its first error finding, naming the
+    /// object it concerns, and how many more there are.
+    pub(crate) fn refusal(&self) -> Option<Error> {
+        let mut errors = self
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error);
+        let f = errors.next()?;
+        let more = match errors.count() {
+            0 => String::new(),
+            n => format!(" (and {n} more errors in the plan)"),
+        };
+        let message = if f.object.is_empty() || f.message.contains(&f.object) {
+            format!("{}{more}", f.message)
+        } else {
+            format!("{}: {}{more}", f.object, f.message)
+        };
+        Some(Error::new(ErrorKind::Incompatible, message))
     }
     /// What an interrupted earlier run left, if anything.
     pub fn resume(&self) -> Option<&ResumeInfo> {

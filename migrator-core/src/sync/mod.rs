@@ -34,7 +34,7 @@ use crate::context::Purpose;
 use crate::copy::{batch, post, snapshot};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventSink, Stage};
-use crate::plan::{Chunk, Chunking, Plan, Severity, StepKind, TablePlan};
+use crate::plan::{Chunk, Chunking, Plan, StepKind, TablePlan};
 use crate::sql::{QualName, ident};
 use crate::state::{self, RunLock};
 use crate::verify::digest::{self, BlobNames, Fingerprint, RowDiff, Unit};
@@ -146,8 +146,8 @@ pub(crate) async fn run(
     cancel: CancellationToken,
 ) -> Result<SyncSummary> {
     let started = Instant::now();
-    if let Some(f) = plan.findings.iter().find(|f| f.severity == Severity::Error) {
-        return Err(Error::new(ErrorKind::Incompatible, f.message.clone()));
+    if let Some(e) = plan.refusal() {
+        return Err(e);
     }
     let lock = RunLock::acquire(&ctx, &events).await?;
     let result = sync_locked(ctx, plan, events.clone(), cancel, started).await;

@@ -669,7 +669,19 @@ fn table_step(
             format!("primary key ({}) taken from its partitions", pk.join(", ")),
         );
     }
-    if pk.is_empty() {
+    if pk.is_empty()
+        && cx.config.keys.strategy == KeyStrategy::Uuid
+        && !cx.config.keys.allow_keyless
+    {
+        cx.findings.push(Finding::new(
+            Severity::Error,
+            t.name.to_string(),
+            "no primary key, so under keys.strategy = \"uuid\" its rows get no UUID key, an \
+             interrupted copy starts it again and sync cannot carry its changes: add a primary \
+             key in the source, leave the table out (tables.exclude), or accept this with \
+             keys.allow_keyless = true",
+        ));
+    } else if pk.is_empty() {
         cx.mapped(
             t.name.to_string(),
             "no primary key: DSQL adds a hidden one, and no UUID key is made for it; an \
