@@ -406,10 +406,15 @@ pub(crate) async fn load(client: &Client, filter: &TableFilter) -> Result<Catalo
     };
 
     let mut edges: Vec<(ObjKey, ObjKey)> = Vec::new();
+    // What each depended-on object is called, for naming one that is not selected.
+    let mut depended_names: HashMap<ObjKey, String> = HashMap::new();
     for r in query(client, queries::DEPENDS).await? {
         let (Some(a), Some(b)) = (resolve(r.get(0), r.get(1)), resolve(r.get(2), r.get(3))) else {
             continue;
         };
+        if let Some(name) = r.get::<_, Option<String>>(4) {
+            depended_names.entry(b).or_insert(name);
+        }
         // A sequence OWNED BY a column depends on its table only for DROP; for creation
         // the table (its default) depends on the sequence.
         let owned_sequence = matches!(a, ObjKey::Rel(o) if rel_kinds.get(&o) == Some(&'S'))
@@ -522,6 +527,7 @@ pub(crate) async fn load(client: &Client, filter: &TableFilter) -> Result<Catalo
             ObjKey::Rel(o) => cat
                 .rel_name(*o)
                 .map(|n| n.to_string())
+                .or_else(|| depended_names.get(k).cloned())
                 .unwrap_or_else(|| format!("relation {o}")),
             ObjKey::Constraint(o) => constraints
                 .iter()

@@ -298,7 +298,8 @@ pub(super) const ATTRDEFS: &str =
 pub(super) const REWRITES: &str = "SELECT oid, ev_class, rulename = '_RETURN' \
      FROM pg_catalog.pg_rewrite WHERE ev_class >= 16384";
 
-pub(super) const DEPENDS: &str = "SELECT classid::oid, objid::oid, refclassid::oid, refobjid::oid \
+pub(super) const DEPENDS: &str = "SELECT classid::oid, objid::oid, refclassid::oid, refobjid::oid, \
+     pg_catalog.pg_describe_object(refclassid, refobjid, 0) \
      FROM pg_catalog.pg_depend \
      WHERE objid >= 16384 AND refobjid >= 16384 AND deptype IN ('n', 'a')";
 
