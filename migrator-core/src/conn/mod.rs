@@ -150,6 +150,12 @@ impl Endpoint {
         if pg.get_hosts().is_empty() {
             return Err(Error::config("connection string names no host"));
         }
+        if pg.get_hosts().iter().any(|h| match h {
+            Host::Tcp(name) => name.is_empty(),
+            Host::Unix(path) => path.as_os_str().is_empty(),
+        }) {
+            return Err(Error::config("connection string names an empty host"));
+        }
         if pg.get_user().is_none() {
             return Err(Error::config("connection string names no user"));
         }
@@ -571,6 +577,21 @@ mod tests {
             assert_eq!(again.pg.get_dbname(), ep.pg.get_dbname(), "{url}");
             assert_eq!(again.pg.get_hosts(), ep.pg.get_hosts(), "{url}");
             assert!(!ep.redacted().contains("pw"));
+        }
+    }
+
+    #[test]
+    fn an_empty_host_is_refused() {
+        // Found by the connection_string fuzz target: `?host=` was accepted and printed as a
+        // URL with no host.
+        for url in [
+            "postgres://u@?host=",
+            "postgres://u@h/db?host=",
+            "host='' user=u",
+        ] {
+            let e = Endpoint::parse(url).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{url}");
+            assert!(e.to_string().contains("host"), "{url}: {e}");
         }
     }
 
