@@ -817,8 +817,28 @@ fn crash_points_in_a_dsql_copy_leave_what_a_rerun_finishes() {
         // Each re-run waits out the dead run's lease (DSQL has no advisory locks): ~30 s.
         crash_at(&args, spec);
     }
+    // The last crash came after the index's CREATE INDEX ASYNC, before its record. DSQL
+    // goes on building it; here that build fails. The re-run finds the index there, and
+    // waits for that job rather than counting the index built: it reports the failure.
+    let failed = scalar(
+        emu.backing(),
+        "WITH f AS (UPDATE sys.jobs SET status = 'failed', details = 'simulated build failure' \
+         WHERE object_id = 'public.ledger_account'::regclass RETURNING 1) SELECT count(*) FROM f",
+    );
+    assert_eq!(failed, "1", "the crash came after the index's job started");
     let out = run(&args);
-    assert_success(&out, "copy after three crashes");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("index:public.ledger_account")
+            && stderr.contains("simulated build failure"),
+        "{stderr}"
+    );
+    emu.backing()
+        .psql("DROP INDEX public.ledger_account")
+        .unwrap();
+    let out = run(&args);
+    assert_success(&out, "copy after three crashes and a failed index build");
     assert_eq!(
         table_contents(&src, "public.ledger"),
         table_contents(emu.backing(), "public.ledger")
@@ -838,9 +858,10 @@ fn crash_points_in_a_dsql_copy_leave_what_a_rerun_finishes() {
     assert_within_limits(&emu);
 }
 
-/// A table without a primary key under the default `keys.strategy = uuid`: the plan says
-/// that it gets no UUID key (DSQL's hidden one instead) and what that costs, naming the
-/// table; `--strict` refuses the copy with one error line and writes nothing.
+/// A table without a primary key under the default `keys.strategy = uuid`: plan and copy
+/// refuse it by name (one error line, nothing written) and say how to go on; accepted with
+/// `keys.allow_keyless`, the plan says what it costs (no UUID key, DSQL's hidden one
+/// instead), `--strict` still refuses it, and the copy moves it.
 #[test]
 fn a_table_without_a_primary_key_is_refused_under_uuid_keys_unless_accepted() {
     let c = Cluster::shared();

@@ -306,7 +306,7 @@ pub(crate) async fn run_one_by_one(
                 autocommit(client, step, s).await?;
             }
         }
-        Action::AsyncJob { statement } => {
+        Action::AsyncJob { statement, index } => {
             let rows = match client.query(statement.as_str(), &[]).await {
                 Ok(rows) => rows,
                 Err(e) if e.code().is_some_and(|c| ALREADY_EXISTS.contains(&c.code())) => {
@@ -314,9 +314,31 @@ pub(crate) async fn run_one_by_one(
                 }
                 Err(e) => return Err(err(e)),
             };
-            if let Some(row) = rows.first() {
-                let job: String = row.try_get("job_id").map_err(err)?;
-                wait_for_job(client, step, &job).await?;
+            let started: Option<String> = rows
+                .first()
+                .map(|r| r.try_get("job_id"))
+                .transpose()
+                .map_err(err)?;
+            if let Some(job) = &started {
+                wait_for_job(client, step, job).await?;
+            }
+            // If an interrupted run had made the index, the statement started no build of
+            // it (or a no-op one): that run's build may still be running, or have failed.
+            // The index's latest job says which; wait for it too.
+            if let Some(index) = index {
+                let latest: Option<String> = client
+                    .query_opt(
+                        "SELECT job_id FROM sys.jobs \
+                         WHERE object_id = pg_catalog.to_regclass($1)::oid \
+                         ORDER BY start_time DESC LIMIT 1",
+                        &[&index.sql()],
+                    )
+                    .await
+                    .map_err(err)?
+                    .map(|r| r.get(0));
+                if let Some(job) = latest.filter(|j| Some(j) != started.as_ref()) {
+                    wait_for_job(client, step, &job).await?;
+                }
             }
         }
         Action::RestartIdentity { table, column } => {

@@ -101,6 +101,9 @@ pub(crate) enum Action {
     AsyncJob {
         /// The statement.
         statement: String,
+        /// The index the job builds, if it builds one: when an earlier run made it (the
+        /// statement then starts no job), that run's job is the one to wait for.
+        index: Option<QualName>,
     },
     /// Restart an identity column past the largest copied value.
     RestartIdentity {
@@ -169,7 +172,7 @@ impl Step {
                 }]
             }
             Action::Analyze { table } => vec![format!("ANALYZE {}", table.sql())],
-            Action::AsyncJob { statement } => {
+            Action::AsyncJob { statement, .. } => {
                 vec![
                     statement.clone(),
                     "-- then CALL sys.wait_for_job(<job_id>)".into(),

@@ -298,7 +298,10 @@ pub(crate) fn render(cat: &Catalog, config: &Config, caps: Capabilities, strict:
                 StepKind::Index,
                 vec![],
             )
-            .with_action(Action::AsyncJob { statement: sql })
+            .with_action(Action::AsyncJob {
+                statement: sql,
+                index: Some(QualName::new(&target_table.schema, &name)),
+            })
             .creating(ObjKey::Index(i.oid))
             .on_table(&target_table)
             .after(format!("table:{target_table}")),
@@ -832,6 +835,7 @@ fn foreign_key_steps(
                     child.sql(),
                     ident(name)
                 ),
+                index: None,
             })
             .on_table(child)
             .after(id),
