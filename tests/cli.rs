@@ -5,13 +5,6 @@
 use fixtures::{Cluster, datasets};
 use migrator_tests::*;
 
-fn one_line_error(out: &std::process::Output) -> String {
-    let err = text(&out.stderr);
-    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
-    assert_eq!(errors.len(), 1, "expected exactly one error line:\n{err}");
-    errors[0].to_string()
-}
-
 #[test]
 fn usage_and_configuration_errors_exit_2() {
     let help = run(&["--help"]);
@@ -200,7 +193,6 @@ fn a_certificate_that_fails_verification_is_refused() {
             e.contains("cannot connect to target postgres://postgres@") && e.contains(why),
             "{case}: {e}"
         );
-        eprintln!("{case}: {e}");
         assert!(!text(&out.stderr).contains(PW) && !text(&out.stdout).contains(PW));
     }
     // The right CA connects, so the refusals were the certificate's doing; nothing was

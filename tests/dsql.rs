@@ -591,13 +591,7 @@ fn values_over_dsql_limits_are_found_by_plan() {
     // The copy refuses with one error line naming the column, and writes nothing.
     let out = dsql_run("copy", &src, &emu, &cfg);
     assert_eq!(out.status.code(), Some(1));
-    let stderr = text(&out.stderr);
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .collect();
-    assert_eq!(errors.len(), 1, "{stderr}");
-    assert!(errors[0].contains("public.doc.body"), "{stderr}");
+    assert!(one_line_error(&out).contains("public.doc.body"));
     assert!(
         emu.records().iter().all(|r| r.rows == 0),
         "the refused copy wrote rows"
@@ -884,13 +878,7 @@ fn a_table_without_a_primary_key_is_refused_under_uuid_keys_unless_accepted() {
     };
     let one_error = |out: &std::process::Output| -> String {
         assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-        let stderr = text(&out.stderr);
-        let errors: Vec<&str> = stderr
-            .lines()
-            .filter(|l| l.starts_with("error: "))
-            .collect();
-        assert_eq!(errors.len(), 1, "{stderr}");
-        errors[0].to_string()
+        one_line_error(out)
     };
 
     // Refused by default, by plan and by copy, naming the table and the way out.

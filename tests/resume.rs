@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use fixtures::{Cluster, datasets};
+use fixtures::{Cluster, TestDb, datasets};
 use migrator_tests::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,15 +70,7 @@ async fn killed_copies_resume_to_an_exact_target() {
     }
 
     // The last run finishes what is left.
-    let out = run(&[
-        "copy",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-        "--config",
-        cfg.to_str().unwrap(),
-    ]);
+    let out = copy(&src, &dst, &["--config", cfg.to_str().unwrap()]);
     assert_success(&out, "final copy");
     let summary = text(&out.stdout);
     assert!(summary.contains("chunks were already done"), "{summary}");
@@ -114,16 +106,11 @@ async fn restart_discards_a_partial_run() {
     );
     kill(&mut child);
 
-    let out = run(&[
-        "copy",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-        "--config",
-        cfg.to_str().unwrap(),
-        "--restart",
-    ]);
+    let out = copy(
+        &src,
+        &dst,
+        &["--config", cfg.to_str().unwrap(), "--restart"],
+    );
     assert_success(&out, "copy --restart");
     assert!(
         !text(&out.stdout).contains("already done"),
@@ -275,13 +262,18 @@ async fn terminated_backends_are_retried_to_an_exact_target() {
     )
     .unwrap();
     let cfg = config_file("terminate", "[copy]\nchunk_mib = 2\njobs = 2\n");
-    let mut child = migrator()
-        .args(["copy", "--source", &src.url(), "--target", &dst.url()])
-        .args(["--config", cfg.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn migrator copy");
+    let with_cfg = ["--config", cfg.to_str().unwrap()];
+    // A copy into `dst` whose stderr the test reads.
+    let spawn = |dst: &TestDb<'_>| {
+        migrator()
+            .args(["copy", "--source", &src.url(), "--target", &dst.url()])
+            .args(with_cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn migrator copy")
+    };
+    let mut child = spawn(&dst);
     let connect = |url: String| async move {
         let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
             .await
@@ -337,16 +329,7 @@ async fn terminated_backends_are_retried_to_an_exact_target() {
     // happened and to run again, and the re-run finishes exactly. (Without the second kill
     // the run goes on: each reader keeps the snapshot in its own open transaction.)
     let dst = c.create_db("term_snap_dst").unwrap();
-    let args = [
-        "copy",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-        "--config",
-        cfg.to_str().unwrap(),
-    ];
-    let child = spawn_with_stderr(&args);
+    let child = spawn(&dst);
     let holder = "SELECT count(pg_terminate_backend(pid)) FROM (SELECT pid FROM pg_stat_activity \
                   WHERE datname = current_database() AND application_name = 'migrator' \
                   AND xact_start IS NOT NULL ORDER BY xact_start LIMIT 1) a";
@@ -371,19 +354,13 @@ async fn terminated_backends_are_retried_to_an_exact_target() {
     }
     let out = child.wait_with_output().unwrap();
     let stderr = text(&out.stderr);
-    eprintln!("{stderr}");
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .collect();
-    assert_eq!(errors.len(), 1, "{stderr}");
-    assert!(errors[0].contains("snapshot"), "{}", errors[0]);
+    assert!(one_line_error(&out).contains("snapshot"), "{stderr}");
     assert!(
         stderr.contains("again"),
         "no word on how to go on:\n{stderr}"
     );
-    assert_success(&migrator().args(args).output().unwrap(), "re-run");
+    assert_success(&copy(&src, &dst, &with_cfg), "re-run");
     assert_same_data(&src, &dst);
     assert_success(&verify(&src, &dst, &["--checksums"]), "verify --checksums");
 }

@@ -57,6 +57,15 @@ pub fn run(args: &[&str]) -> Output {
     migrator().args(args).output().expect("run migrator")
 }
 
+/// The one `error: ` line a failed command printed on stderr (fails if there is not
+/// exactly one).
+pub fn one_line_error(out: &std::process::Output) -> String {
+    let err = text(&out.stderr);
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 1, "expected exactly one error line:\n{err}");
+    errors[0].to_string()
+}
+
 /// Text of an output stream.
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
