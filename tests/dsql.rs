@@ -812,21 +812,47 @@ fn crash_points_in_a_dsql_copy_leave_what_a_rerun_finishes() {
         crash_at(&args, spec);
     }
     // The last crash came after the index's CREATE INDEX ASYNC, before its record. DSQL
-    // goes on building it; here that build fails. The re-run finds the index there, and
-    // waits for that job rather than counting the index built: it reports the failure.
-    let failed = scalar(
-        emu.backing(),
-        "WITH f AS (UPDATE sys.jobs SET status = 'failed', details = 'simulated build failure' \
-         WHERE object_id = 'public.ledger_account'::regclass RETURNING 1) SELECT count(*) FROM f",
+    // goes on building it: here the build is still running when the re-run comes, then
+    // fails. The re-run finds the index there and waits for that job rather than counting
+    // the index built, and reports the failure.
+    let set_job = |status: &str| {
+        scalar(
+            emu.backing(),
+            &format!(
+                "WITH f AS (UPDATE sys.jobs SET status = '{status}', \
+                 details = 'simulated build failure' \
+                 WHERE object_id = 'public.ledger_account'::regclass RETURNING 1) \
+                 SELECT count(*) FROM f"
+            ),
+        )
+    };
+    assert_eq!(
+        set_job("processing"),
+        "1",
+        "the crash came after the index's job started"
     );
-    assert_eq!(failed, "1", "the crash came after the index's job started");
-    let out = run(&args);
+    let rerun = migrator()
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn migrator copy");
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CALL sys.wait_for_job%'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while scalar(emu.backing(), waiting) == "0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the re-run never waited for the job"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    set_job("failed");
+    let out = rerun.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let stderr = text(&out.stderr);
+    let e = one_line_error(&out);
     assert!(
-        stderr.contains("index:public.ledger_account")
-            && stderr.contains("simulated build failure"),
-        "{stderr}"
+        e.contains("index:public.ledger_account") && e.contains("simulated build failure"),
+        "{e}"
     );
     emu.backing()
         .psql("DROP INDEX public.ledger_account")
