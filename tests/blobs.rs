@@ -530,9 +530,18 @@ fn an_outage_of_the_store_mid_copy_ends_in_a_clean_resume() {
     }
     let v = run_s3(
         &s3,
-        &["verify", "--source", &s, "--target", &t, "--config", cfg],
+        &[
+            "verify",
+            "--source",
+            &s,
+            "--target",
+            &t,
+            "--config",
+            cfg,
+            "--checksums",
+        ],
     );
-    assert_success(&v, "verify after the outage");
+    assert_success(&v, "verify --checksums after the outage");
     // No row names a missing object, and nothing is doubled.
     let keys = dst.psql("SELECT data_key FROM upload ORDER BY 1").unwrap();
     let stored: std::collections::HashSet<String> =
