@@ -523,6 +523,18 @@ fn crash_points_in_copy_and_sync_leave_what_a_rerun_finishes() {
         ]
     };
 
+    // Dies with the whole schema made but not committed: the target is as it was.
+    crash_at(&args("copy"), "copy.schema.before_commit=return");
+    assert!(data_tables(&dst).is_empty(), "{:?}", data_tables(&dst));
+    assert_eq!(
+        scalar(
+            &dst,
+            "SELECT count(*) FROM pg_namespace WHERE nspname = '_migrator'"
+        ),
+        "0",
+        "no manifest either"
+    );
+
     // The fourth chunk to finish dies before its commit.
     crash_at(&args("copy"), "copy.chunk.before_commit=3*off->return");
     let done: i64 = scalar(&dst, "SELECT count(*) FROM _migrator.chunk_done")

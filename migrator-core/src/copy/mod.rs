@@ -387,6 +387,7 @@ async fn create_schema(
         });
         n += 1;
     }
+    crate::faults::crash_point("copy.schema.before_commit");
     tx.commit()
         .await
         .map_err(|e| Error::db(ErrorKind::Target, "committing the schema", e))?;
