@@ -7,8 +7,6 @@ use bytes::BytesMut;
 
 use crate::copy::batch::{Built, target_tuple};
 use crate::copy::frames::{self, RowScanner, Tuple, TupleReader};
-use crate::plan::{Chunking, CopyFormat, TablePlan};
-use crate::sql::QualName;
 use crate::transform::keys;
 use crate::{Config, Endpoint};
 
@@ -123,34 +121,6 @@ pub fn copy_frames(data: &[u8], cuts: &[u8]) {
     }
 }
 
-/// A table of three columns, `id` and `org_id` turned into UUIDs, and the key read as text.
-fn users() -> TablePlan {
-    TablePlan {
-        name: QualName::new("public", "users"),
-        target: QualName::new("public", "users"),
-        columns: vec!["id".into(), "org_id".into(), "name".into()],
-        read: vec!["\"id\"".into(), "\"org_id\"".into(), "\"name\"".into()],
-        uuid_keys: vec![
-            Some("public.users:".into()),
-            Some("public.orgs:".into()),
-            None,
-        ],
-        blobs: vec![None; 3],
-        key: vec!["id".into()],
-        key_fields: vec![0],
-        key_types: vec!["integer".into()],
-        key_target_types: vec!["integer".into()],
-        index_columns: Vec::new(),
-        format: CopyFormat::Binary,
-        chunking: Chunking::KeyRange {
-            column: "id".into(),
-        },
-        chunks: Vec::new(),
-        est_rows: 0,
-        est_bytes: 0,
-    }
-}
-
 /// Source tuples read from `data` rewritten for a DSQL target with UUID keys: a rewrite
 /// either refuses the tuple or builds one that frames and reads back field for field,
 /// with each integer key replaced by its UUID, the other fields unchanged and the key text
@@ -160,7 +130,7 @@ pub fn rewrite(data: &[u8]) {
     frames::write_header(&mut stream);
     stream.extend_from_slice(data);
     let (tuples, _, _) = read_all(&[&stream]);
-    let t = users();
+    let t = crate::copy::batch::example_table();
     let ns = keys::default_namespace();
     for src in tuples {
         let Ok(Built { tuple, key, .. }) = target_tuple(&t, Some(&ns), None, &src) else {

@@ -861,42 +861,43 @@ async fn write(
     Ok(())
 }
 
+/// A three-column `public.users` table whose `id` and `org_id` become UUIDs and whose
+/// `name` is indexed, for the unit tests and the fuzz checks.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn example_table() -> TablePlan {
+    TablePlan {
+        name: crate::sql::QualName::new("public", "users"),
+        target: crate::sql::QualName::new("public", "users"),
+        columns: vec!["id".into(), "org_id".into(), "name".into()],
+        read: vec!["\"id\"".into(), "\"org_id\"".into(), "\"name\"".into()],
+        uuid_keys: vec![
+            Some("public.users:".into()),
+            Some("public.orgs:".into()),
+            None,
+        ],
+        blobs: vec![None; 3],
+        key: vec!["id".into()],
+        key_fields: vec![0],
+        key_types: vec!["integer".into()],
+        key_target_types: vec!["integer".into()],
+        index_columns: vec![vec![2]],
+        format: crate::plan::CopyFormat::Binary,
+        chunking: crate::plan::Chunking::KeyRange {
+            column: "id".into(),
+        },
+        chunks: Vec::new(),
+        est_rows: 0,
+        est_bytes: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Chunking, CopyFormat};
-    use crate::sql::QualName;
-
-    fn table() -> TablePlan {
-        TablePlan {
-            name: QualName::new("public", "users"),
-            target: QualName::new("public", "users"),
-            columns: vec!["id".into(), "org_id".into(), "name".into()],
-            read: vec!["\"id\"".into(), "\"org_id\"".into(), "\"name\"".into()],
-            uuid_keys: vec![
-                Some("public.users:".into()),
-                Some("public.orgs:".into()),
-                None,
-            ],
-            blobs: vec![None; 3],
-            key: vec!["id".into()],
-            key_fields: vec![0],
-            key_types: vec!["integer".into()],
-            key_target_types: vec!["integer".into()],
-            index_columns: vec![vec![2]],
-            format: CopyFormat::Binary,
-            chunking: Chunking::KeyRange {
-                column: "id".into(),
-            },
-            chunks: Vec::new(),
-            est_rows: 0,
-            est_bytes: 0,
-        }
-    }
 
     #[test]
     fn reads_in_key_order_after_the_resume_point() {
-        let t = table();
+        let t = example_table();
         let c = Chunk {
             no: 1,
             lower: Some(100),
@@ -911,7 +912,7 @@ mod tests {
 
     #[test]
     fn keys_become_uuids_and_key_text_is_dropped() {
-        let t = table();
+        let t = example_table();
         let mut src = BytesMut::new();
         frames::tests::write_tuple(
             &mut src,
