@@ -50,15 +50,12 @@ fn usage_and_configuration_errors_exit_2() {
     assert!(e.contains("pooler") && e.contains("direct host"), "{e}");
 
     let cfg = config_file("typo", "[copy]\njbos = 4\n");
-    let out = run(&[
-        "plan",
-        "--source",
+    let out = run(&config_args(
+        &["plan"],
         "postgres://u@h/db",
-        "--target",
         "postgres://u@h/db2",
-        "--config",
-        cfg.to_str().unwrap(),
-    ]);
+        &cfg,
+    ));
     assert_eq!(out.status.code(), Some(2));
     let e = one_line_error(&out);
     assert!(
@@ -68,15 +65,12 @@ fn usage_and_configuration_errors_exit_2() {
     assert!(e.ends_with("did you mean `jobs`?"), "{e}");
 
     let cfg = config_file("wrong-type", "[copy]\nchunk_mib = \"big\"\n");
-    let out = run(&[
-        "plan",
-        "--source",
+    let out = run(&config_args(
+        &["plan"],
         "postgres://u@h/db",
-        "--target",
         "postgres://u@h/db2",
-        "--config",
-        cfg.to_str().unwrap(),
-    ]);
+        &cfg,
+    ));
     assert_eq!(out.status.code(), Some(2));
     let e = one_line_error(&out);
     assert!(

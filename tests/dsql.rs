@@ -538,27 +538,9 @@ fn plan_maps_what_dsql_lacks_and_strict_refuses() {
         assert!(p.contains(expected), "plan lacks {expected:?}:\n{p}");
     }
     assert!(emu.records().iter().all(|r| r.rows == 0), "plan wrote rows");
-    let out = run(&[
-        "plan",
-        "--strict",
-        "--source",
-        &src.url(),
-        "--target",
-        &emu.url(),
-        "--config",
-        cfg.to_str().unwrap(),
-    ]);
+    let out = run_config_with(&["plan", "--strict"], &src, &emu.url(), &cfg);
     assert_eq!(out.status.code(), Some(1), "strict plan must fail");
-    let out = run(&[
-        "copy",
-        "--strict",
-        "--source",
-        &src.url(),
-        "--target",
-        &emu.url(),
-        "--config",
-        cfg.to_str().unwrap(),
-    ]);
+    let out = run_config_with(&["copy", "--strict"], &src, &emu.url(), &cfg);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("enum"), "{}", text(&out.stderr));
     assert!(
@@ -628,16 +610,7 @@ fn omitted_foreign_keys_are_checked_for_orphans() {
              INSERT INTO orders SELECT * FROM o;",
         )
         .unwrap();
-    let out = run(&[
-        "verify",
-        "--json",
-        "--source",
-        &src.url(),
-        "--target",
-        &emu.url(),
-        "--config",
-        cfg.to_str().unwrap(),
-    ]);
+    let out = run_config_with(&["verify", "--json"], &src, &emu.url(), &cfg);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let verdict = |name: &str| {
@@ -661,16 +634,7 @@ fn omitted_foreign_keys_are_checked_for_orphans() {
 
 /// Every statement of a DSQL plan, as the plan's JSON gives them.
 fn plan_statements(src: &TestDb<'_>, emu: &Emulator, cfg: &std::path::Path) -> Vec<String> {
-    let out = run(&[
-        "plan",
-        "--json",
-        "--source",
-        &src.url(),
-        "--target",
-        &emu.url(),
-        "--config",
-        cfg.to_str().unwrap(),
-    ]);
+    let out = run_config_with(&["plan", "--json"], src, &emu.url(), cfg);
     assert!(out.status.code().is_some(), "plan crashed");
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stderr)));
@@ -794,15 +758,7 @@ fn crash_points_in_a_dsql_copy_leave_what_a_rerun_finishes() {
     let emu = emulator(Era::Y2026);
     let cfg = dsql_config("crash", "[keys]\nstrategy = \"keep\"\n");
     let (s, t) = (src.url(), emu.url());
-    let args = [
-        "copy",
-        "--source",
-        s.as_str(),
-        "--target",
-        t.as_str(),
-        "--config",
-        cfg.to_str().unwrap(),
-    ];
+    let args = config_args(&["copy"], &s, &t, &cfg);
     for spec in [
         "copy.batch.before_commit=2*off->return",
         "copy.batch.after_commit=3*off->return",
@@ -832,7 +788,7 @@ fn crash_points_in_a_dsql_copy_leave_what_a_rerun_finishes() {
         "the crash came after the index's job started"
     );
     let rerun = migrator()
-        .args(args)
+        .args(&args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -141,6 +141,17 @@ fn spawn_with_stderr(args: &[&str]) -> std::process::Child {
         .expect("spawn migrator")
 }
 
+/// Table `big (id bigint PRIMARY KEY, v text)` in `db`: `rows` rows, each `v` the md5 of its
+/// id `width` times (32 × `width` bytes), analyzed so that plan cuts it into chunks.
+fn load_big(db: &TestDb<'_>, rows: u32, width: u32) {
+    db.psql(&format!(
+        "CREATE TABLE big (id bigint PRIMARY KEY, v text);
+         INSERT INTO big SELECT g, repeat(md5(g::text), {width}) FROM generate_series(1, {rows}) g;
+         ANALYZE;"
+    ))
+    .unwrap();
+}
+
 /// Ctrl-C in the middle of a copy and in the middle of a sync: each stops within seconds
 /// with exit code 130, says how to go on, and the same command run again finishes with a
 /// target equal to the source.
@@ -149,25 +160,10 @@ async fn ctrl_c_stops_copy_and_sync_resumably() {
     let c = Cluster::shared();
     let src = c.create_db("ctrlc_src").unwrap();
     let dst = c.create_db("ctrlc_dst").unwrap();
-    src.psql(
-        "CREATE TABLE big (id bigint PRIMARY KEY, v text);
-         INSERT INTO big SELECT g, repeat(md5(g::text), 6) FROM generate_series(1, 400000) g;
-         ANALYZE;",
-    )
-    .unwrap();
+    load_big(&src, 400_000, 6);
     let cfg = config_file("ctrlc", "[copy]\nchunk_mib = 2\njobs = 2\n");
     let (src_url, dst_url) = (src.url(), dst.url());
-    let args = |cmd: &'static str| {
-        vec![
-            cmd,
-            "--source",
-            src_url.as_str(),
-            "--target",
-            dst_url.as_str(),
-            "--config",
-            cfg.to_str().unwrap(),
-        ]
-    };
+    let args = |cmd: &'static str| config_args(&[cmd], &src_url, &dst_url, &cfg);
 
     let mut child = spawn_with_stderr(&args("copy"));
     assert!(
@@ -252,13 +248,12 @@ async fn terminated_backends_are_retried_to_an_exact_target() {
     let c = Cluster::shared();
     let src = c.create_db("term_src").unwrap();
     let dst = c.create_db("term_dst").unwrap();
+    load_big(&src, 400_000, 6);
     src.psql(
-        "CREATE TABLE big (id bigint PRIMARY KEY, v text);
-         INSERT INTO big SELECT g, repeat(md5(g::text), 6) FROM generate_series(1, 400000) g;
-         CREATE TABLE events (k uuid PRIMARY KEY, body jsonb);
+        "CREATE TABLE events (k uuid PRIMARY KEY, body jsonb);
          INSERT INTO events SELECT md5(g::text)::uuid, jsonb_build_object('g', g)
            FROM generate_series(1, 100000) g;
-         ANALYZE;",
+         ANALYZE events;",
     )
     .unwrap();
     let cfg = config_file("terminate", "[copy]\nchunk_mib = 2\njobs = 2\n");
@@ -479,15 +474,7 @@ async fn killed_at_twenty_random_moments_the_migration_ends_exact() {
         "the kills hit only {phases:?}: {kills:?}"
     );
 
-    let out = run(&[
-        "sync",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-        "--config",
-        cfg.to_str().unwrap(),
-    ]);
+    let out = run_config("sync", &src, &dst.url(), &cfg);
     assert_success(&out, "final sync");
     assert_same_data(&src, &dst);
     assert_same_schema(&src, &dst);
@@ -503,25 +490,10 @@ fn crash_points_in_copy_and_sync_leave_what_a_rerun_finishes() {
     let c = Cluster::shared();
     let src = c.create_db("crashpt_src").unwrap();
     let dst = c.create_db("crashpt_dst").unwrap();
-    src.psql(
-        "CREATE TABLE big (id bigint PRIMARY KEY, v text);
-         INSERT INTO big SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 200000) g;
-         ANALYZE;",
-    )
-    .unwrap();
+    load_big(&src, 200_000, 4);
     let cfg = config_file("crashpt", "[copy]\nchunk_mib = 2\njobs = 2\n");
     let (s, t) = (src.url(), dst.url());
-    let args = |cmd: &'static str| {
-        vec![
-            cmd,
-            "--source",
-            s.as_str(),
-            "--target",
-            t.as_str(),
-            "--config",
-            cfg.to_str().unwrap(),
-        ]
-    };
+    let args = |cmd: &'static str| config_args(&[cmd], &s, &t, &cfg);
 
     // Dies with the whole schema made but not committed: the target is as it was.
     crash_at(&args("copy"), "copy.schema.before_commit=return");

@@ -103,6 +103,26 @@ pub fn run_config(command: &str, src: &TestDb<'_>, target: &str, cfg: &std::path
     run_config_with(&[command], src, target, cfg)
 }
 
+/// `<args...> --source <source> --target <target> --config <cfg>`: the arguments of a
+/// command, for `run`, a spawned process or a crash point.
+pub fn config_args<'a>(
+    args: &[&'a str],
+    source: &'a str,
+    target: &'a str,
+    cfg: &'a std::path::Path,
+) -> Vec<&'a str> {
+    let mut all = args.to_vec();
+    all.extend([
+        "--source",
+        source,
+        "--target",
+        target,
+        "--config",
+        cfg.to_str().expect("a UTF-8 path"),
+    ]);
+    all
+}
+
 /// `migrator <args...> --source <src> --target <target> --config <cfg>`, e.g. `["verify",
 /// "--checksums", "--json"]`.
 pub fn run_config_with(
@@ -112,16 +132,7 @@ pub fn run_config_with(
     cfg: &std::path::Path,
 ) -> Output {
     let url = src.url();
-    let mut all = args.to_vec();
-    all.extend([
-        "--source",
-        &url,
-        "--target",
-        target,
-        "--config",
-        cfg.to_str().expect("a UTF-8 path"),
-    ]);
-    run(&all)
+    run(&config_args(args, &url, target, cfg))
 }
 
 /// Writes a config file for one test and returns its path.
