@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fixtures::{Cluster, TestDb, datasets};
+use migrator_core::plan::{Phase, Plan, StepKind};
 use migrator_core::{Config, ErrorKind, Event, Migration, QualName, Stage, VerifyLevel};
 use migrator_tests::*;
 use tracing_subscriber::layer::{Context, SubscriberExt};
@@ -40,7 +41,8 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SpanLog {
     }
 }
 
-/// What a progress renderer keeps: per table, rows from chunks, bytes from progress.
+/// What a progress renderer keeps: per table, rows from chunks, bytes from progress; and
+/// when each post-data step started against what was copied by then.
 #[derive(Default, Debug)]
 struct Rendered {
     started: Option<(usize, usize)>,
@@ -51,9 +53,30 @@ struct Rendered {
     progress_bytes: u64,
     tables_done: HashMap<QualName, u64>,
     chunks: usize,
+    /// The plan's post-data steps: kind and table, by id.
+    post_steps: HashMap<String, (StepKind, Option<QualName>)>,
+    /// The source tables each target table is loaded from.
+    sources: HashMap<QualName, Vec<QualName>>,
+    /// Post-data steps started while rows were still being copied.
+    steps_beside_data: usize,
 }
 
 impl Rendered {
+    fn of(plan: &Plan) -> Rendered {
+        let mut r = Rendered::default();
+        for s in plan.steps().iter().filter(|s| s.phase() == Phase::PostData) {
+            r.post_steps
+                .insert(s.id().to_string(), (s.kind(), s.table().cloned()));
+        }
+        for t in plan.tables() {
+            r.sources
+                .entry(t.target().clone())
+                .or_default()
+                .push(t.name().clone());
+        }
+        r
+    }
+
     fn see(&mut self, e: &Event) {
         match e {
             Event::Started {
@@ -97,6 +120,38 @@ impl Rendered {
                     "{table}"
                 );
                 assert!(self.tables_done.insert(table.clone(), *rows).is_none());
+            }
+            Event::StepStarted { id, .. } => {
+                let Some((kind, table)) = self.post_steps.get(id) else {
+                    return;
+                };
+                let all_in = self.stages.contains(&Stage::PostData);
+                if !all_in {
+                    self.steps_beside_data += 1;
+                }
+                // A step on one table alone, a table rows are copied into, waits only for
+                // that table's rows; any other (foreign keys, sequences, triggers, views, a
+                // partitioned table's indexes) for all rows.
+                let sources = table.as_ref().and_then(|t| self.sources.get(t));
+                match (kind, sources) {
+                    (
+                        StepKind::PrimaryKey
+                        | StepKind::Index
+                        | StepKind::Check
+                        | StepKind::Statistics
+                        | StepKind::Analyze,
+                        Some(sources),
+                    ) => {
+                        for s in sources {
+                            assert!(
+                                !self.tables_started.contains(s)
+                                    || self.tables_done.contains_key(s),
+                                "{id} started while {s} was still loading"
+                            );
+                        }
+                    }
+                    _ => assert!(all_in, "{id} started before all rows were in"),
+                }
             }
             _ => {}
         }
@@ -158,7 +213,7 @@ async fn cancel_resume_verify_with_own_progress_and_tracing() {
 
     // Copy, cancelled after a few chunks.
     let mut run = m.copy(&plan);
-    let mut first = Rendered::default();
+    let mut first = Rendered::of(&plan);
     let mut cancelled_at = None;
     while let Some(e) = run.next_event().await {
         first.see(&e);
@@ -192,7 +247,7 @@ async fn cancel_resume_verify_with_own_progress_and_tracing() {
         first.chunks
     );
     let mut run = m.copy(&plan);
-    let mut second = Rendered::default();
+    let mut second = Rendered::of(&plan);
     while let Some(e) = run.next_event().await {
         second.see(&e);
     }
@@ -267,6 +322,53 @@ async fn cancel_resume_verify_with_own_progress_and_tracing() {
             &seen[..seen.len().min(30)]
         );
     }
+}
+
+/// A worker with nothing left to copy lends its slot to the post-data steps: the small
+/// tables' keys and indexes are built while the other worker still copies `big` (one chunk),
+/// and nothing touches `big`, or spans tables, before its rows are in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tables_indexes_are_built_while_others_still_copy() {
+    let c = Cluster::shared();
+    let src = c.create_db("embed_beside_src").unwrap();
+    src.psql(
+        "CREATE TABLE big (id bigint PRIMARY KEY, v text);
+         INSERT INTO big SELECT g, repeat(md5(g::text), 5) FROM generate_series(1, 400000) g;
+         CREATE INDEX ON big (v);
+         CREATE TABLE small (id int PRIMARY KEY, big_id bigint REFERENCES big, n int);
+         INSERT INTO small SELECT g, g, g % 7 FROM generate_series(1, 2000) g;
+         CREATE INDEX ON small (n);
+         CREATE TABLE tiny (id int PRIMARY KEY, s text UNIQUE);
+         INSERT INTO tiny SELECT g, g::text FROM generate_series(1, 500) g;
+         ANALYZE;",
+    )
+    .unwrap();
+    let dst = c.create_db("embed_beside_dst").unwrap();
+    let mut config = config();
+    // `big` in one chunk: one worker copies it throughout, the other does the rest.
+    config.copy.chunk_mib = 1024;
+    let m = Migration::builder()
+        .source(src.url())
+        .target(dst.url())
+        .config(config)
+        .build()
+        .await
+        .unwrap();
+    let plan = m.plan().await.unwrap();
+    assert_eq!(plan.chunk_count(), 3);
+    let mut run = m.copy(&plan);
+    let mut seen = Rendered::of(&plan);
+    while let Some(e) = run.next_event().await {
+        seen.see(&e);
+    }
+    run.finish().await.unwrap();
+    assert!(
+        seen.steps_beside_data >= 2,
+        "{} post-data steps started before all rows were in",
+        seen.steps_beside_data
+    );
+    assert_same_data(&src, &dst);
+    assert_same_schema(&src, &dst);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

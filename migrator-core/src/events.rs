@@ -126,9 +126,11 @@ pub enum Stage {
     Plan,
     /// Creating types, sequences, tables.
     Schema,
-    /// Copying rows.
+    /// Copying rows; a table's own indexes, keys and statistics are built as soon as its
+    /// rows are in ([`Event::StepStarted`] during this stage).
     Data,
-    /// Indexes, constraints, views, triggers, sequence values, statistics.
+    /// All rows are in: what is left of the indexes and constraints, and what spans tables
+    /// (foreign keys, views, triggers, sequence values).
     PostData,
     /// Verifying.
     Verify,

@@ -1,7 +1,8 @@
 //! The engine: takes the run lock, creates the schema (or resumes from the manifest), opens
 //! one consistent snapshot on the source that every reader imports, copies chunks with
-//! `jobs` workers (each a source and a target session, retried with backoff), then runs the
-//! post-data steps and marks the run finished.
+//! `jobs` workers (each a source and a target session, retried with backoff), runs the
+//! post-data steps beside them (a table's indexes as soon as its rows are in, the rest
+//! after all data), and marks the run finished.
 
 pub(crate) mod batch;
 pub(crate) mod frames;
@@ -290,24 +291,8 @@ async fn copy_locked(
         batching: batch::Batching::of(&ctx, plan.key_namespace, ctx.config.copy.fingerprints),
         uploader: crate::blob::Uploader::for_tables(&ctx.config, &tables).await?,
     };
-    for level in levels {
-        let (rows, bytes, n) = copy_data(
-            &ctx,
-            &snapshot,
-            replica,
-            tables.clone(),
-            level,
-            batching.clone(),
-            &events,
-            &cancel,
-        )
-        .await?;
-        summary.rows += rows;
-        summary.bytes += bytes;
-        summary.chunks_copied += n;
-    }
-
-    // Sequences are read after the data: their values are at least the snapshot's.
+    // The post-data steps run beside the copy: each waits for the rows it needs (see
+    // `post::DataGate`), reported by the workers as each table's last chunk commits.
     let todo: Vec<usize> = plan
         .steps
         .iter()
@@ -316,21 +301,51 @@ async fn copy_locked(
         .map(|(i, _)| i)
         .collect();
     let todo_steps: Vec<_> = todo.iter().map(|&i| plan.steps[i].clone()).collect();
-    let sequences = post::read_sequences(&coordinator, &todo_steps).await?;
-    let _ = coordinator.batch_execute("COMMIT").await;
-
-    events.send(Event::Stage(Stage::PostData));
     summary.steps += todo.len();
-    post::run_steps(
-        &ctx,
-        &plan.steps,
-        todo,
-        Arc::new(sequences),
-        &table_costs,
-        &events,
-        &cancel,
-    )
-    .await?;
+    let (data_done, updates) = tokio::sync::mpsc::unbounded_channel();
+    let loading: HashSet<usize> = levels.iter().flatten().map(|w| w.table).collect();
+    let gate = post::DataGate::loading(
+        tables.iter().map(|t| t.target.clone()),
+        loading.iter().map(|&t| tables[t].target.clone()),
+        updates,
+    );
+    // The first failure on either side stops the other.
+    let stop = cancel.child_token();
+    let data = async {
+        let mut moved = (0, 0, 0);
+        for level in levels {
+            let (rows, bytes, n) = copy_data(
+                &ctx,
+                &snapshot,
+                replica,
+                tables.clone(),
+                level,
+                batching.clone(),
+                &data_done,
+                &events,
+                &stop,
+            )
+            .await?;
+            moved.0 += rows;
+            moved.1 += bytes;
+            moved.2 += n;
+        }
+        // Sequences are read after the data: their values are at least the snapshot's.
+        let sequences = post::read_sequences(&coordinator, &todo_steps).await?;
+        let _ = coordinator.batch_execute("COMMIT").await;
+        events.send(Event::Stage(Stage::PostData));
+        let _ = data_done.send(post::DataDone::All(Arc::new(sequences)));
+        Ok(moved)
+    };
+    let post = post::run_steps(&ctx, &plan.steps, todo, gate, &table_costs, &events, &stop);
+    let (data, post) = tokio::join!(
+        stopping_on_error(data, &stop),
+        stopping_on_error(post, &stop)
+    );
+    let (rows, bytes, n) = first_failure(data, post)?;
+    summary.rows += rows;
+    summary.bytes += bytes;
+    summary.chunks_copied += n;
 
     // The last commit is durable, and with it every commit before it.
     let finish = if ctx.rules.writer_setup.contains("synchronous_commit") {
@@ -591,6 +606,33 @@ pub(crate) async fn fk_levels(control: &Client, names: &[String]) -> Result<Vec<
     Ok(level)
 }
 
+/// Runs `work`, cancelling `stop` if it fails: the work beside it then stops too.
+async fn stopping_on_error<T>(
+    work: impl std::future::Future<Output = Result<T>>,
+    stop: &CancellationToken,
+) -> Result<T> {
+    let r = work.await;
+    if r.is_err() {
+        stop.cancel();
+    }
+    r
+}
+
+/// The result of two pieces of work run side by side: the first's value, or the failure
+/// that caused the other's cancellation rather than that cancellation.
+fn first_failure<T, U>(a: Result<T>, b: Result<U>) -> Result<T> {
+    match (a, b) {
+        (Ok(a), Ok(_)) => Ok(a),
+        (Err(a), Err(b))
+            if a.kind() == ErrorKind::Cancelled && b.kind() != ErrorKind::Cancelled =>
+        {
+            Err(b)
+        }
+        (Err(a), _) => Err(a),
+        (Ok(_), Err(b)) => Err(b),
+    }
+}
+
 /// Turns off foreign-key checks and triggers for a session (`--data-only` loads).
 const REPLICA_ROLE: &str = "SET session_replication_role = replica";
 
@@ -603,6 +645,7 @@ async fn copy_data(
     tables: Arc<Vec<TablePlan>>,
     mut items: Vec<WorkItem>,
     batching: Writes,
+    data_done: &tokio::sync::mpsc::UnboundedSender<post::DataDone>,
     events: &EventSink,
     cancel: &CancellationToken,
 ) -> Result<(u64, u64, usize)> {
@@ -631,6 +674,7 @@ async fn copy_data(
         batching,
         ctx: ctx.clone(),
         events: events.clone(),
+        data_done: data_done.clone(),
         abort: cancel.child_token(),
     });
     let jobs = ctx
@@ -742,6 +786,8 @@ struct Shared {
     snapshot: String,
     ctx: Arc<Ctx>,
     events: EventSink,
+    /// Told as each table's last chunk commits.
+    data_done: tokio::sync::mpsc::UnboundedSender<post::DataDone>,
     abort: CancellationToken,
 }
 
@@ -894,6 +940,10 @@ async fn worker(shared: Arc<Shared>) -> Result<(u64, u64, usize)> {
         tp.remaining -= 1;
         tp.rows += m.rows;
         if tp.remaining == 0 {
+            // The post-data steps may be gone (failed): the copy's own error follows.
+            let _ = shared
+                .data_done
+                .send(post::DataDone::Table(table.target.clone()));
             shared.events.send(Event::TableDone {
                 table: name,
                 rows: tp.rows,

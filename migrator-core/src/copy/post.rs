@@ -1,11 +1,14 @@
-//! DDL steps as a graph: a step runs when every step it depends on is done, up to `jobs` at
-//! once, each in its own transaction together with its manifest row.
+//! DDL steps as a graph: a step runs when every step it depends on is done, and when the data
+//! it needs is in (a table's index builds as soon as its own rows are, beside the copying of
+//! the others), up to `jobs` at once, each in its own transaction together with its manifest
+//! row.
 
 use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
@@ -44,12 +47,119 @@ pub(crate) async fn read_sequences(source: &Client, steps: &[Step]) -> Result<Se
     Ok(out)
 }
 
-/// Runs `steps[first..]` that are not done, respecting dependencies.
+/// What the data phase reports as it goes.
+#[derive(Debug)]
+pub(crate) enum DataDone {
+    /// Every chunk of one source table feeding this target table is in.
+    Table(QualName),
+    /// All data is in; the source's sequences as they stand now.
+    All(Arc<SequenceValues>),
+}
+
+/// Which post-data steps the data lets start. A step that touches only its own table (an
+/// index, a primary key, a check, `ANALYZE`, statistics), a table rows are copied into,
+/// starts once that table's rows are in; every other step once all rows are: foreign keys
+/// and their validation look at two tables, sequences are read after the data, and a
+/// partitioned table's index or key reaches into every partition.
+pub(crate) struct DataGate {
+    /// The tables rows are copied into, by this run or an earlier one.
+    targets: HashSet<QualName>,
+    /// Target tables still loading, with how many source tables each still waits for.
+    loading: HashMap<QualName, usize>,
+    /// Set when all data is in.
+    sequences: Option<Arc<SequenceValues>>,
+    updates: Option<mpsc::UnboundedReceiver<DataDone>>,
+}
+
+impl DataGate {
+    /// All data is in already.
+    pub(crate) fn open(sequences: SequenceValues) -> DataGate {
+        DataGate {
+            targets: HashSet::new(),
+            loading: HashMap::new(),
+            sequences: Some(Arc::new(sequences)),
+            updates: None,
+        }
+    }
+
+    /// Data is still loading into `loading` (one entry per source table), among `targets`;
+    /// `updates` says as it comes in.
+    pub(crate) fn loading(
+        targets: impl IntoIterator<Item = QualName>,
+        loading: impl IntoIterator<Item = QualName>,
+        updates: mpsc::UnboundedReceiver<DataDone>,
+    ) -> DataGate {
+        let mut waiting: HashMap<QualName, usize> = HashMap::new();
+        for t in loading {
+            *waiting.entry(t).or_default() += 1;
+        }
+        DataGate {
+            targets: targets.into_iter().collect(),
+            loading: waiting,
+            sequences: None,
+            updates: Some(updates),
+        }
+    }
+
+    /// Whether the data `step` needs is in.
+    fn lets(&self, step: &Step) -> bool {
+        match own_table(step) {
+            Some(t) if self.targets.contains(t) => !self.loading.contains_key(t),
+            _ => self.sequences.is_some(),
+        }
+    }
+
+    /// Takes in the next report, waiting for it; `false` once no more will come.
+    async fn next(&mut self) -> bool {
+        let Some(updates) = &mut self.updates else {
+            return false;
+        };
+        match updates.recv().await {
+            Some(DataDone::Table(t)) => {
+                if let Some(n) = self.loading.get_mut(&t) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.loading.remove(&t);
+                    }
+                }
+            }
+            Some(DataDone::All(seqs)) => {
+                self.loading.clear();
+                self.sequences = Some(seqs);
+                self.updates = None;
+            }
+            None => self.updates = None,
+        }
+        true
+    }
+
+    fn waiting(&self) -> bool {
+        self.updates.is_some()
+    }
+}
+
+/// The one table a step reads and changes, if it touches no other.
+fn own_table(step: &Step) -> Option<&QualName> {
+    match step.kind {
+        StepKind::PrimaryKey
+        | StepKind::Index
+        | StepKind::Check
+        | StepKind::Statistics
+        | StepKind::Analyze => step.table(),
+        _ => None,
+    }
+}
+
+/// Runs the steps `todo`, respecting dependencies and, through `data`, the rows still loading.
+/// Sessions open as steps become ready, up to `jobs`, beside the copy's own `jobs` workers:
+/// the target builds indexes with cores the copy leaves idle (on DSQL, builds are jobs of
+/// the service's own). Where the copy already fills every core, the data takes longer by
+/// about what the steps gain (BENCHMARKS.md, 5 GB on 2 cores).
 pub(crate) async fn run_steps(
     ctx: &Arc<Ctx>,
     steps: &[Step],
     todo: Vec<usize>,
-    sequences: Arc<SequenceValues>,
+    mut data: DataGate,
     table_costs: &HashMap<QualName, u64>,
     events: &EventSink,
     cancel: &CancellationToken,
@@ -61,10 +171,9 @@ pub(crate) async fn run_steps(
     let mut done: HashSet<usize> = (0..steps.len()).filter(|i| !pending.contains(i)).collect();
     let mut waiting: Vec<usize> = todo;
     let jobs = ctx.config.jobs().min(waiting.len()).max(1);
+    // Idle sessions; `opened` counts them and those running a step.
     let mut pool: Vec<Client> = Vec::new();
-    for _ in 0..jobs {
-        pool.push(ddl_session(ctx).await?);
-    }
+    let mut opened = 0;
     let policy = RetryPolicy::default();
     let mut attempts: HashMap<usize, u32> = HashMap::new();
     let mut running: JoinSet<(usize, Option<Client>, Result<std::time::Duration>)> = JoinSet::new();
@@ -77,18 +186,26 @@ pub(crate) async fn run_steps(
         // Start every ready step we have a session for, in start order.
         start_order(&mut waiting, steps, table_costs);
         let mut k = 0;
-        while k < waiting.len() && !pool.is_empty() {
+        while k < waiting.len() && (!pool.is_empty() || opened < jobs) {
             let i = waiting[k];
             if steps[i].deps.iter().all(|d| done.contains(d))
+                && data.lets(&steps[i])
                 && !in_flight
                     .iter()
                     .any(|&r| lock_conflict(&steps[r], &steps[i]))
             {
+                let client = match pool.pop() {
+                    Some(c) => c,
+                    None => {
+                        let c = ddl_session(ctx).await?;
+                        opened += 1;
+                        c
+                    }
+                };
                 waiting.remove(k);
                 in_flight.push(i);
-                let client = pool.pop().expect("checked non-empty");
                 let steps = steps_arc.clone();
-                let seqs = sequences.clone();
+                let seqs = data.sequences.clone().unwrap_or_default();
                 let events = events.clone();
                 events.send(Event::StepStarted {
                     id: steps[i].id.clone(),
@@ -115,10 +232,10 @@ pub(crate) async fn run_steps(
                 k += 1;
             }
         }
-        if running.is_empty() {
-            if waiting.is_empty() {
-                return Ok(());
-            }
+        if running.is_empty() && waiting.is_empty() {
+            return Ok(());
+        }
+        if running.is_empty() && !data.waiting() {
             return Err(Error::internal(format!(
                 "{} steps can never run (unmet dependencies), first {}",
                 waiting.len(),
@@ -126,7 +243,8 @@ pub(crate) async fn run_steps(
             )));
         }
         let joined = tokio::select! {
-            j = running.join_next() => j,
+            j = running.join_next(), if !running.is_empty() => j,
+            _ = data.next(), if data.waiting() => continue,
             _ = cancel.cancelled() => {
                 running.abort_all();
                 return Err(Error::new(ErrorKind::Cancelled, "cancelled"));
@@ -144,10 +262,11 @@ pub(crate) async fn run_steps(
                     kind: steps[i].kind,
                     elapsed,
                 });
-                pool.push(match client {
-                    Some(c) => c,
-                    None => ddl_session(ctx).await?,
-                });
+                // A lost session is opened again when a step needs one.
+                match client {
+                    Some(c) => pool.push(c),
+                    None => opened -= 1,
+                }
             }
             Err(e) if steps[i].optional && !e.is_retryable() => {
                 // Reported, recorded as settled, and the run goes on.
@@ -172,10 +291,10 @@ pub(crate) async fn run_steps(
                     *n += 1;
                     tokio::time::sleep(delay).await;
                     waiting.push(i);
-                    pool.push(match client {
-                        Some(c) if !c.is_closed() => c,
-                        _ => ddl_session(ctx).await?,
-                    });
+                    match client {
+                        Some(c) if !c.is_closed() => pool.push(c),
+                        _ => opened -= 1,
+                    }
                 } else {
                     running.abort_all();
                     return Err(e);
@@ -571,6 +690,74 @@ mod tests {
         assert!(lock_conflict(by("index:b"), by("constraint:c")));
         assert!(!lock_conflict(by("pk:p"), by("index:d")));
         assert!(!lock_conflict(by("schema:s"), by("schema:s")));
+    }
+
+    #[tokio::test]
+    async fn a_tables_own_steps_wait_for_its_rows_and_the_rest_for_all_rows() {
+        let (t, u, parent) = (
+            QualName::new("public", "t"),
+            QualName::new("public", "u"),
+            QualName::new("public", "parted"),
+        );
+        let s = crate::plan::order_steps(
+            vec![
+                step(
+                    "index:t",
+                    StepKind::Index,
+                    "CREATE INDEX ON t (x)",
+                    Some(&t),
+                ),
+                step("analyze:u", StepKind::Analyze, "ANALYZE u", Some(&u)),
+                // A partitioned table: its index reaches into partitions still loading.
+                step(
+                    "index:parted",
+                    StepKind::Index,
+                    "CREATE INDEX ON parted (x)",
+                    Some(&parent),
+                ),
+                step(
+                    "fk:t",
+                    StepKind::ForeignKey,
+                    "ALTER TABLE t ADD FOREIGN KEY (x) REFERENCES u NOT VALID",
+                    Some(&t),
+                ),
+            ],
+            &[],
+        )
+        .unwrap();
+        let by = |id: &str| steps_by_id(&s, id);
+        let (tx, rx) = mpsc::unbounded_channel();
+        // `u` is loaded from two source tables (merged partitions).
+        let mut gate = DataGate::loading(
+            [t.clone(), u.clone()],
+            [t.clone(), u.clone(), u.clone()],
+            rx,
+        );
+        let open = |g: &DataGate| {
+            ["index:t", "analyze:u", "index:parted", "fk:t"]
+                .into_iter()
+                .filter(|id| g.lets(by(id)))
+                .collect::<Vec<_>>()
+        };
+        assert!(open(&gate).is_empty());
+        tx.send(DataDone::Table(t.clone())).unwrap();
+        assert!(gate.next().await);
+        assert_eq!(open(&gate), ["index:t"]);
+        tx.send(DataDone::Table(u.clone())).unwrap();
+        assert!(gate.next().await);
+        assert_eq!(
+            open(&gate),
+            ["index:t"],
+            "one of u's sources is still loading"
+        );
+        tx.send(DataDone::Table(u.clone())).unwrap();
+        assert!(gate.next().await);
+        assert_eq!(open(&gate), ["index:t", "analyze:u"]);
+        assert!(gate.waiting());
+        tx.send(DataDone::All(Arc::default())).unwrap();
+        assert!(gate.next().await);
+        assert_eq!(open(&gate).len(), 4);
+        assert!(!gate.waiting());
     }
 
     fn steps_by_id<'a>(s: &'a [Step], id: &str) -> &'a Step {

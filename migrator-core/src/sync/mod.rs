@@ -659,7 +659,7 @@ async fn sync_locked(
         &ctx,
         &plan.steps,
         todo,
-        Arc::new(sequences),
+        post::DataGate::open(sequences),
         &HashMap::new(),
         &events,
         &pool.cancel,
