@@ -154,7 +154,7 @@ fn own_table(step: &Step) -> Option<&QualName> {
 /// Sessions open as steps become ready, up to `jobs`, beside the copy's own `jobs` workers:
 /// the target builds indexes with cores the copy leaves idle (on DSQL, builds are jobs of
 /// the service's own). Where the copy already fills every core, the data takes longer by
-/// about what the steps gain (BENCHMARKS.md, 5 GB on 2 cores).
+/// about what the steps gain (BENCHMARKS-overlap.md, 5 GB on 2 cores).
 pub(crate) async fn run_steps(
     ctx: &Arc<Ctx>,
     steps: &[Step],
