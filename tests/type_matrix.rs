@@ -96,3 +96,58 @@ fn first_difference(a: &str, b: &str) -> String {
     }
     format!("{} vs {} lines", a.lines().count(), b.lines().count())
 }
+
+/// The copy coalesces the source's rows into buffers of `copy.buffer_kib` and passes a row
+/// wider than a buffer on by itself: with the smallest buffer (8 KiB), rows narrower than,
+/// as wide as and many times wider than it, in mixed order, arrive whole and in order, in
+/// the binary format and in the text one (a composite column moves as text).
+#[test]
+fn rows_narrower_and_wider_than_the_copy_buffer_arrive_whole() {
+    let c = Cluster::shared();
+    let src = c.create_db("widths_src").unwrap();
+    let dst = c.create_db("widths_dst").unwrap();
+    // Sizes cycle through 0 B to about 40 KiB, with 8 KiB and its neighbours among them.
+    src.psql(
+        "CREATE TYPE pair AS (n int, s text);
+         CREATE TABLE bin_rows (id int PRIMARY KEY, b bytea NOT NULL);
+         CREATE TABLE text_rows (id int PRIMARY KEY, p pair NOT NULL);
+         CREATE TEMP TABLE sizes AS
+           SELECT i, CASE WHEN i % 10 = 0 THEN 8192 + (i / 10) % 3 - 1
+                          ELSE (i * 7919) % 40000 END AS size
+             FROM generate_series(1, 600) i;
+         INSERT INTO bin_rows
+           SELECT i, coalesce((SELECT substring(string_agg(sha256(int8send(i * 100000 + k)), ''::bytea) FROM 1 FOR size)
+                                 FROM generate_series(1, (size + 31) / 32) k), ''::bytea)
+             FROM sizes;
+         INSERT INTO text_rows
+           SELECT i, ROW(size, repeat(md5(i::text), size / 32))::pair FROM sizes;",
+    )
+    .unwrap();
+    let cfg = config_file("small-buffer", "[copy]\nbuffer_kib = 8\n");
+    let out = run_config_with(&["copy", "--jobs", "2"], &src, &dst.url(), &cfg);
+    assert_success(&out, "copy with an 8 KiB buffer");
+    assert_success(&verify(&src, &dst, &["--checksums"]), "verify --checksums");
+    for (sql, what) in [
+        (
+            "SELECT count(*) FILTER (WHERE length(b) > 8192) || ' ' || count(*) FILTER (WHERE length(b) < 8192) FROM bin_rows",
+            "wide and narrow rows",
+        ),
+        (
+            "SELECT md5(string_agg(b, '\\x00'::bytea ORDER BY id)) FROM bin_rows",
+            "the bytes",
+        ),
+        (
+            "SELECT md5(string_agg(p::text, ',' ORDER BY id)) FROM text_rows",
+            "the text rows",
+        ),
+    ] {
+        assert_eq!(scalar(&src, sql), scalar(&dst, sql), "{what}");
+    }
+    assert_eq!(scalar(&dst, "SELECT count(*) FROM bin_rows"), "600");
+    assert!(
+        scalar(&dst, "SELECT max(length(b)) FROM bin_rows")
+            .parse::<i64>()
+            .unwrap()
+            > 30_000
+    );
+}

@@ -134,6 +134,16 @@ pub(crate) async fn copy_chunk(
     let (mut blocks, mut stored) = (0i32, 0i64);
     let reader = async {
         futures::pin_mut!(stream);
+        // Hands a buffer to the writer; false once the writer has stopped (its error is
+        // the one to report).
+        let forward = async |b: Bytes| {
+            let n = b.len() as u64;
+            let sent = tx_buf.send(b).await.is_ok();
+            if sent {
+                progress(n);
+            }
+            sent
+        };
         let mut buf = BytesMut::with_capacity(buffer);
         let mut total = 0u64;
         while let Some(part) = stream.next().await {
@@ -153,30 +163,27 @@ pub(crate) async fn copy_chunk(
                     stored += full.len() as i64;
                 }
             }
-            if buf.is_empty() && part.len() >= buffer {
-                // A piece as large as a buffer (a wide row: PostgreSQL sends each row as one
-                // message) goes on as it is; copying it too would hold the row twice more.
-                let n = part.len() as u64;
-                if tx_buf.send(part).await.is_err() {
+            // What the buffer holds goes on before a piece that would not fit: a buffer
+            // that grew would reallocate, copying its bytes again, and hold up to twice
+            // its size.
+            if !buf.is_empty() && buf.len() + part.len() > buffer {
+                if !forward(buf.split().freeze()).await {
                     return Ok(total);
                 }
-                progress(n);
+                buf.reserve(buffer);
+            }
+            if part.len() >= buffer {
+                // A piece as large as a buffer (a wide row: PostgreSQL sends each row as one
+                // message) goes on as it is; copying it too would hold the row twice more.
+                if !forward(part).await {
+                    return Ok(total);
+                }
                 continue;
             }
             buf.extend_from_slice(&part);
-            if buf.len() >= buffer {
-                let n = buf.len() as u64;
-                if tx_buf.send(buf.split().freeze()).await.is_err() {
-                    // The writer stopped; its error is the one to report.
-                    return Ok(total);
-                }
-                progress(n);
-            }
         }
         if !buf.is_empty() {
-            let n = buf.len() as u64;
-            let _ = tx_buf.send(buf.freeze()).await;
-            progress(n);
+            forward(buf.freeze()).await;
         }
         drop(tx_buf);
         Ok::<u64, Error>(total)
