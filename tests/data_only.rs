@@ -19,11 +19,7 @@ fn app_schema(src: &TestDb<'_>, dst: &TestDb<'_>, owner: Option<&str>) {
         .output()
         .unwrap();
     assert!(dump.status.success());
-    let path = std::env::temp_dir().join(format!(
-        "migrator-schema-{}-{}.sql",
-        std::process::id(),
-        dst.name()
-    ));
+    let path = scratch_path(&format!("schema-{}.sql", dst.name()));
     let mut sql = String::new();
     if let Some(role) = owner {
         sql.push_str(&format!("SET ROLE {role};\n"));
@@ -31,6 +27,7 @@ fn app_schema(src: &TestDb<'_>, dst: &TestDb<'_>, owner: Option<&str>) {
     sql.push_str(&text(&dump.stdout));
     std::fs::write(&path, sql).unwrap();
     dst.psql_file(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
 }
 
 #[test]

@@ -64,7 +64,7 @@ fn verify_example_checks_a_pg_dump_migration() {
     // Migrated by another tool: pg_dump | psql.
     let dump = c.bin("pg_dump").args(["-d", &src.url()]).output().unwrap();
     assert!(dump.status.success());
-    let path = std::env::temp_dir().join(format!("migrator-vexample-{}.sql", std::process::id()));
+    let path = scratch_path("vexample.sql");
     std::fs::write(&path, &dump.stdout).unwrap();
     dst.psql_file(&path).unwrap();
 

@@ -389,7 +389,7 @@ async fn killed_at_twenty_random_moments_the_migration_ends_exact() {
     )
     .unwrap();
     let cfg = config_file("kill20", "[copy]\nchunk_mib = 2\njobs = 2\n");
-    let log = std::env::temp_dir().join(format!("migrator-kill20-{}.log", std::process::id()));
+    let log = scratch_path("kill20.log");
     let spawn = |cmd: &str, target: &str| {
         migrator()
             .args([cmd, "--source", &src.url(), "--target", target])

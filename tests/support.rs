@@ -42,6 +42,28 @@ pub fn migrator_path() -> PathBuf {
     .clone()
 }
 
+/// A path for one test's scratch file (a config, a schema dump, a log): under the build's
+/// target directory, one folder per test binary, so that the suite leaves nothing in the
+/// system's temporary directory and a re-run overwrites the last run's files.
+pub fn scratch_path(name: &str) -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        let stem = exe.file_stem().expect("a file name").to_string_lossy();
+        // `<binary>-<hash>`: the hash changes with every build, the name does not.
+        let binary = stem.rsplit_once('-').map_or(&*stem, |(b, _)| b).to_string();
+        let dir = exe
+            .parent()
+            .and_then(|d| d.parent())
+            .expect("target/<profile>")
+            .join("test-scratch")
+            .join(binary);
+        std::fs::create_dir_all(&dir).expect("create the scratch directory");
+        dir
+    })
+    .join(name)
+}
+
 /// A `migrator` command with a clean environment (no inherited database URLs).
 pub fn migrator() -> Command {
     let mut c = Command::new(migrator_path());
@@ -137,8 +159,7 @@ pub fn run_config_with(
 
 /// Writes a config file for one test and returns its path.
 pub fn config_file(name: &str, toml: &str) -> PathBuf {
-    let path =
-        std::env::temp_dir().join(format!("migrator-test-{}-{name}.toml", std::process::id()));
+    let path = scratch_path(&format!("{name}.toml"));
     std::fs::write(&path, toml).expect("write config");
     path
 }
