@@ -263,9 +263,34 @@ fn sync_brings_a_dsql_target_with_uuid_keys_up_to_date() {
         )
         .unwrap();
     assert_eq!(moved.trim(), "3");
-    for r in emu.records() {
+    let records = emu.records();
+    for r in &records {
         assert!(r.rows <= 3000, "a transaction modified {} rows", r.rows);
     }
+    // The replaced row digests went a few blocks per statement, never a chunk's whole set
+    // at once: the copy numbered this target's blocks by batch, more of them than its row
+    // count would say, and DSQL caps what one transaction may change.
+    let drops: Vec<&String> = records
+        .iter()
+        .flat_map(|r| &r.statements)
+        .filter(|s| s.starts_with("DELETE FROM _migrator.row_digest"))
+        .collect();
+    assert!(!drops.is_empty(), "the sync dropped no old row digests");
+    for s in &drops {
+        assert!(s.contains("block_no"), "an unbounded drop: {s}");
+    }
+    let mixed = emu
+        .backing()
+        .psql(
+            "SELECT count(*) FROM (SELECT 1 FROM _migrator.row_digest \
+             GROUP BY table_name, chunk_no HAVING count(DISTINCT generation) > 1) x",
+        )
+        .unwrap();
+    assert_eq!(
+        mixed.trim(),
+        "0",
+        "chunks holding two generations of digests"
+    );
 }
 
 /// Transaction ids: a transaction open while the copy runs (it began before the copy's

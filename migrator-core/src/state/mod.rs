@@ -846,16 +846,41 @@ pub(crate) async fn read_digests(
     Ok(out)
 }
 
-/// Drops one generation of a chunk's row digests that holds `rows` entries: a statement
-/// per [`DROP_BLOCKS`] blocks, so that no transaction deletes more than about 1 MiB.
+/// The block numbers in use, per chunk and generation of row digests: one past the
+/// highest block stored, keyed by table name and chunk. A copy through the DSQL batch path
+/// numbers a chunk's blocks by its parts (a few thousand rows each), not by
+/// [`DIGEST_BLOCK`], so a generation's row count does not tell how many blocks it has.
+pub(crate) async fn digest_blocks(
+    client: &Client,
+) -> Result<HashMap<(String, u32), Vec<(i32, usize)>>> {
+    let rows = client
+        .query(
+            "SELECT table_name, chunk_no, generation, max(block_no) FROM _migrator.row_digest \
+             GROUP BY table_name, chunk_no, generation",
+            &[],
+        )
+        .await
+        .map_err(target_err("reading which row digests are stored"))?;
+    let mut out: HashMap<(String, u32), Vec<(i32, usize)>> = HashMap::new();
+    for r in rows {
+        let (table, chunk): (String, i32) = (r.get(0), r.get(1));
+        let (generation, last): (i32, i32) = (r.get(2), r.get(3));
+        out.entry((table, chunk as u32))
+            .or_default()
+            .push((generation, last.max(0) as usize + 1));
+    }
+    Ok(out)
+}
+
+/// Drops one generation of a chunk's row digests, numbered `0..blocks`: a statement per
+/// [`DROP_BLOCKS`] blocks, so that no transaction deletes more than about 1 MiB.
 pub(crate) fn drop_generation_sql(
     table: &QualName,
     chunk: u32,
     generation: i32,
-    rows: i64,
+    blocks: usize,
 ) -> Vec<String> {
-    let blocks = (rows.max(0) as usize).div_ceil(DIGEST_BLOCK).max(1);
-    (0..blocks)
+    (0..blocks.max(1))
         .step_by(DROP_BLOCKS)
         .map(|b| {
             format!(
@@ -866,16 +891,6 @@ pub(crate) fn drop_generation_sql(
             )
         })
         .collect()
-}
-
-/// Drops a chunk's row digests of every generation but `keep`.
-pub(crate) fn drop_digests_sql(table: &QualName, chunk: u32, keep: Option<i32>) -> String {
-    format!(
-        "DELETE FROM _migrator.row_digest WHERE table_name = {} AND chunk_no = {chunk}{}",
-        literal(&table.to_string()),
-        keep.map(|g| format!(" AND generation <> {g}"))
-            .unwrap_or_default()
-    )
 }
 
 fn fingerprint_values(fp: Option<&Fingerprint>) -> String {
@@ -1045,10 +1060,13 @@ mod tests {
     #[test]
     fn dropping_a_generation_covers_every_block_about_a_mebibyte_at_a_time() {
         let t = QualName::new("public", "events");
-        for rows in [0, 1, DIGEST_BLOCK as i64, 1_000_000] {
-            let blocks = (rows as usize).div_ceil(DIGEST_BLOCK).max(1);
-            let r = ranges(&drop_generation_sql(&t, 3, 2, rows));
-            assert_eq!(r.len(), blocks.div_ceil(DROP_BLOCKS), "{rows} rows");
+        for blocks in [0, 1, DROP_BLOCKS, DROP_BLOCKS + 1, 1_000] {
+            let r = ranges(&drop_generation_sql(&t, 3, 2, blocks));
+            assert_eq!(
+                r.len(),
+                blocks.max(1).div_ceil(DROP_BLOCKS),
+                "{blocks} blocks"
+            );
             // Contiguous from block 0 past the last block, each range at most DROP_BLOCKS.
             assert_eq!(r[0].0, 0);
             assert!(r.windows(2).all(|w| w[0].1 == w[1].0), "{r:?}");
@@ -1076,7 +1094,8 @@ mod tests {
         }
         // A dense key costs a byte beside its hash.
         assert_eq!(encode_digests(&dense).len(), dense.len() * 9);
-        // A block cut short is refused, not read as fewer entries.
+        // A block cut inside an entry is refused, not read as fewer entries (one cut between
+        // entries is caught by the count the manifest keeps, see `stored_digests`).
         let bytes = encode_digests(&scattered);
         for cut in [1, 8, bytes.len() - 1] {
             let mut back = Vec::new();

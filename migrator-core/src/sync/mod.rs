@@ -601,6 +601,20 @@ async fn sync_locked(
     lap("writing rows");
     // 4. The manifest: new chunks, and the fingerprint of every chunk the target now matches.
     let mut statements = Vec::new();
+    // Every generation of row digests stored, to drop the ones no longer in use (including
+    // leftovers of an interrupted sync) a bounded number of blocks at a time.
+    let stored_blocks = state::digest_blocks(&control).await?;
+    let drop_generations = |t: &TablePlan, chunk: u32, keep: Option<i32>| -> Vec<String> {
+        stored_blocks
+            .get(&(t.name.to_string(), chunk))
+            .into_iter()
+            .flatten()
+            .filter(|(generation, _)| Some(*generation) != keep)
+            .flat_map(|&(generation, blocks)| {
+                state::drop_generation_sql(&t.name, chunk, generation, blocks)
+            })
+            .collect()
+    };
     for (ti, no) in &changed {
         let t = &tables[*ti];
         let mut fp = fresh.get(&(*ti, *no)).cloned();
@@ -614,17 +628,7 @@ async fn sync_locked(
         // The row digests of the new state come into use with it; older ones go.
         let digests = new_digests.get(&(*ti, *no)).copied();
         statements.push(state::chunk_synced_sql(&t.name, *no, fp.as_ref(), digests));
-        if let Some(&(old, rows)) = manifest.digests.get(&(t.name.to_string(), *no))
-            && digests.map(|(g, _)| g) != Some(old)
-        {
-            statements.extend(state::drop_generation_sql(&t.name, *no, old, rows));
-        }
-        // Leftovers of an interrupted sync, if any.
-        statements.push(state::drop_digests_sql(
-            &t.name,
-            *no,
-            digests.map(|(g, _)| g),
-        ));
+        statements.extend(drop_generations(t, *no, digests.map(|(g, _)| g)));
     }
     for (name, value) in &new_marks {
         statements.push(state::watermark_sql(name, value.as_deref(), true));
@@ -635,7 +639,7 @@ async fn sync_locked(
         let t = &tables[*ti];
         for c in &t.chunks {
             statements.push(state::chunk_synced_sql(&t.name, c.no, None, None));
-            statements.push(state::drop_digests_sql(&t.name, c.no, None));
+            statements.extend(drop_generations(t, c.no, None));
         }
     }
     statements.dedup();
