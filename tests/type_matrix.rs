@@ -14,25 +14,7 @@ fn every_value_of_every_type_arrives_exactly() {
 
     // The plan moves tables with user-defined arrays or composites as text (their binary
     // form carries database-specific type OIDs) and everything else as binary.
-    let plan = run(&[
-        "plan",
-        "--json",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-    ]);
-    assert_success(&plan, "plan");
-    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
-    let format_of = |name: &str| {
-        plan["tables"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["name"]["schema"] == "matrix" && t["name"]["name"] == name)
-            .map(|t| t["format"].as_str().unwrap().to_string())
-            .unwrap_or_else(|| panic!("{name} not in plan"))
-    };
+    let format_of = planned_formats(&src, &dst, "matrix");
     assert_eq!(format_of("types"), "text");
     assert_eq!(format_of("numerics"), "binary");
     assert_eq!(format_of("bytea_values"), "binary");
@@ -69,6 +51,34 @@ fn every_value_of_every_type_arrives_exactly() {
         ),
     );
     assert_same_schema(&src, &dst);
+}
+
+/// `migrator plan --json`'s COPY format for each table of `schema`, by table name.
+fn planned_formats(
+    src: &fixtures::TestDb<'_>,
+    dst: &fixtures::TestDb<'_>,
+    schema: &str,
+) -> impl Fn(&str) -> String {
+    let plan = run(&[
+        "plan",
+        "--json",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+    ]);
+    assert_success(&plan, "plan");
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let schema = schema.to_string();
+    move |name: &str| {
+        plan["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"]["schema"] == schema.as_str() && t["name"]["name"] == name)
+            .map(|t| t["format"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("{name} not in plan"))
+    }
 }
 
 /// Names the first differing value of two `dump_text` renderings (header line, then one
@@ -123,6 +133,10 @@ fn rows_narrower_and_wider_than_the_copy_buffer_arrive_whole() {
            SELECT i, ROW(size, repeat(md5(i::text), size / 32))::pair FROM sizes;",
     )
     .unwrap();
+    // Both streams this test means to cut up: binary, and text for the composite.
+    let format_of = planned_formats(&src, &dst, "public");
+    assert_eq!(format_of("bin_rows"), "binary");
+    assert_eq!(format_of("text_rows"), "text");
     let cfg = config_file("small-buffer", "[copy]\nbuffer_kib = 8\n");
     let out = run_config_with(&["copy", "--jobs", "2"], &src, &dst.url(), &cfg);
     assert_success(&out, "copy with an 8 KiB buffer");
