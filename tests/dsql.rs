@@ -214,7 +214,7 @@ fn datasets_in_both_eras_with_every_key_strategy() {
             }
             let out = dsql_run("copy", src, &emu, &cfg);
             assert_success(&out, &format!("copy {} ({era:?}, {strategy})", src.name()));
-            // Every row compared through the mappings (enums as text, arrays as jsonb,
+            // Every row compared through the mappings (enums as text, arrays as json,
             // keys as UUIDs): no false alarm.
             assert_success(
                 &run_config_with(&["verify", "--checksums"], src, &emu.url(), &cfg),
@@ -529,7 +529,7 @@ fn plan_maps_what_dsql_lacks_and_strict_refuses() {
     for expected in [
         "enum public.mpaa_rating stored as text with a CHECK of its labels",
         "domain public.year stored as integer with its constraints",
-        "array text[] stored as jsonb",
+        "array text[] stored as json",
         "partitioned table created as one table",
         "not created in DSQL: DSQL has no triggers",
         "CREATE INDEX ASYNC",
@@ -555,9 +555,18 @@ fn plan_maps_what_dsql_lacks_and_strict_refuses() {
 fn values_over_dsql_limits_are_found_by_plan() {
     let c = Cluster::shared();
     let src = c.create_db("dsql_big_src").unwrap();
+    // One column over each kind of limit, as mapped: text, an unbounded varchar, bytea,
+    // jsonb (stored as json), an array (stored as json); and a key over 1 KiB.
     src.psql(
-        "CREATE TABLE doc (id int PRIMARY KEY, body text);
-         INSERT INTO doc VALUES (1, 'small'), (2, repeat('x', 1100000));",
+        "CREATE TABLE doc (id int PRIMARY KEY, body text, note varchar, data bytea, meta jsonb, tags text[]);
+         INSERT INTO doc VALUES (1, 'small', 'small', '\\x00', '{}', '{a}'),
+           (2, repeat('x', 1100000), NULL, NULL, NULL, NULL),
+           (3, NULL, repeat('y', 70000), NULL, NULL, NULL),
+           (4, NULL, NULL, decode(repeat('ab', 1100000), 'hex'), NULL, NULL),
+           (5, NULL, NULL, NULL, jsonb_build_object('k', repeat('z', 1100000)), NULL),
+           (6, NULL, NULL, NULL, NULL, array_fill('w'::text, ARRAY[300000]));
+         CREATE TABLE code (code text PRIMARY KEY);
+         INSERT INTO code VALUES ('short'), (repeat('k', 1100));",
     )
     .unwrap();
     let emu = emulator(Era::Y2026);
@@ -565,15 +574,31 @@ fn values_over_dsql_limits_are_found_by_plan() {
     let out = dsql_run("plan", &src, &emu, &cfg);
     assert_eq!(out.status.code(), Some(1));
     let p = text(&out.stdout);
-    assert!(
-        p.contains("public.doc.body holds values up to 1.0 MiB"),
-        "{p}"
-    );
-    assert!(p.contains("[blobs]"), "{p}");
-    // The copy refuses with one error line naming the column, and writes nothing.
+    for expected in [
+        "public.doc.body holds values up to 1.0 MiB (1100000 bytes) as text; DSQL refuses text values over 1.0 MiB (1048576 bytes)",
+        "public.doc.note holds values up to 68.4 KiB (70000 bytes) as character varying; DSQL refuses varchar values over 64.0 KiB (65535 bytes)",
+        "public.doc.data holds values up to 1.0 MiB (1100000 bytes) as bytea; DSQL refuses bytea values over 1.0 MiB (1048576 bytes): move the column to an object store with [blobs]",
+        "public.doc.meta holds values up to 1.0 MiB (1100009 bytes) as json; DSQL refuses json values over",
+        "public.doc.tags holds values up to 1.1 MiB (1200001 bytes) as json",
+        "public.code: its primary key (code) holds keys up to 1100 bytes; DSQL refuses keys over 1024 bytes",
+        "leave the table out ([tables] exclude), or stay on PostgreSQL (--profile postgres)",
+    ] {
+        assert!(p.contains(expected), "plan lacks {expected:?}:\n{p}");
+    }
+    // A text column is not told to use [blobs], which takes only bytea.
+    let body = p
+        .lines()
+        .find(|l| l.contains("public.doc.body holds"))
+        .unwrap();
+    assert!(!body.contains("[blobs]"), "{body}");
+    // The copy refuses with one error line naming a column, and writes nothing.
     let out = dsql_run("copy", &src, &emu, &cfg);
     assert_eq!(out.status.code(), Some(1));
-    assert!(one_line_error(&out).contains("public.doc.body"));
+    let error = one_line_error(&out);
+    assert!(
+        error.contains("public.code") && error.contains("and 5 more errors"),
+        "{error}"
+    );
     assert!(
         emu.records().iter().all(|r| r.rows == 0),
         "the refused copy wrote rows"
@@ -581,7 +606,7 @@ fn values_over_dsql_limits_are_found_by_plan() {
     assert_eq!(
         scalar(
             emu.backing(),
-            "SELECT count(*) FROM pg_tables WHERE tablename = 'doc'"
+            "SELECT count(*) FROM pg_tables WHERE tablename IN ('doc', 'code')"
         ),
         "0",
         "the refused copy created a table"
@@ -897,4 +922,264 @@ fn a_table_without_a_primary_key_is_refused_under_uuid_keys_unless_accepted() {
     no_write("the strict copy");
     assert_success(&dsql_run("copy", &src, &emu, &cfg), "copy");
     assert_eq!(scalar_via(&emu, "SELECT count(*) FROM audit_log"), "1");
+}
+
+/// An application's schema as Drizzle made it (the grievance portal's shape), holding every
+/// type DSQL stores differently: connect-pg-simple's `sessions` with `jsonb` session data, a
+/// `text[]` and an `integer[]`, `inet` and `cidr`, an unconstrained `numeric` with 17
+/// digits and 9 decimals, a long unbounded `varchar` and a `varchar(70000)`.
+const APP_SCHEMA: &str = "
+CREATE TABLE users (
+    id serial PRIMARY KEY,
+    email varchar(255) NOT NULL UNIQUE,
+    last_ip inet,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE sessions (
+    sid varchar NOT NULL PRIMARY KEY,
+    sess jsonb NOT NULL,
+    expire timestamp(6) NOT NULL
+);
+CREATE INDEX \"IDX_session_expire\" ON sessions (expire);
+CREATE TABLE grievances (
+    id serial PRIMARY KEY,
+    user_id integer NOT NULL REFERENCES users (id),
+    title varchar(200) NOT NULL,
+    body varchar NOT NULL,
+    summary varchar(70000),
+    tags text[] NOT NULL DEFAULT '{}',
+    scores integer[],
+    amount numeric,
+    attachments jsonb DEFAULT '[]'::jsonb,
+    reporter_net cidr
+);
+CREATE INDEX grievances_user_idx ON grievances (user_id);
+INSERT INTO users (email, last_ip)
+    SELECT format('user%s@example.com', i), format('192.0.2.%s', i)::inet FROM generate_series(1, 40) i;
+INSERT INTO sessions
+    SELECT md5(i::text), jsonb_build_object('cookie', jsonb_build_object('maxAge', 86400000, 'httpOnly', true),
+                                           'passport', jsonb_build_object('user', i), 'note', 'caf\u{e9} \"quoted\"'),
+           '2026-12-31 00:00:00'::timestamp + i * interval '1 minute'
+      FROM generate_series(1, 300) i;
+INSERT INTO grievances (user_id, title, body, summary, tags, scores, amount, attachments, reporter_net)
+    SELECT 1 + i % 40, format('Grievance %s', i),
+           CASE WHEN i = 7 THEN repeat('long body ', 6000) ELSE format('body %s', i) END,
+           CASE WHEN i % 3 = 0 THEN repeat('s', 100) END,
+           CASE WHEN i % 4 = 0 THEN '{}'::text[] ELSE ARRAY['billing', format('t%s', i), NULL] END,
+           CASE WHEN i % 5 = 0 THEN NULL ELSE ARRAY[i, -i, 0] END,
+           CASE i % 6 WHEN 0 THEN NULL WHEN 1 THEN 12345678.123456789 WHEN 2 THEN -87654321.987654321
+                      WHEN 3 THEN 0.000000001 WHEN 4 THEN 12345678901234567 ELSE i * 1.5 END,
+           jsonb_build_array(jsonb_build_object('name', format('f%s.pdf', i), 'size', i * 1000)),
+           format('10.%s.0.0/16', i % 200)::cidr
+      FROM generate_series(1, 500) i;
+";
+
+/// The application's schema through plan, copy, the application's writes, sync and verify,
+/// onto the DSQL profile with 5% of commits failing, once with a cluster that refuses
+/// `jsonb` columns and once with one that stores them: every mapping a finding, and
+/// `verify --checksums` clean, comparing through the mappings.
+#[test]
+fn an_application_with_every_mapped_type_moves_syncs_and_verifies() {
+    let c = Cluster::shared();
+    for jsonb in [false, true] {
+        let src = c.create_db(&format!("app_types_{jsonb}")).unwrap();
+        src.psql(APP_SCHEMA).unwrap();
+        let emu = Emulator::start(
+            c,
+            DsqlOptions {
+                era: Era::Y2026,
+                jsonb_columns: jsonb,
+                commit_failure_fraction: 0.05,
+                seed: 19,
+                ..DsqlOptions::default()
+            },
+        )
+        .unwrap();
+        let cfg = dsql_config(&format!("app-types-{jsonb}"), "chunk_mib = 1\n");
+
+        let plan = dsql_run("plan", &src, &emu, &cfg);
+        assert_success(&plan, "plan");
+        let p = text(&plan.stdout);
+        if std::env::var("DSQL_DEBUG").is_ok() {
+            eprintln!("{p}");
+        }
+        let mut expected = vec![
+            "array text[] stored as json",
+            "array integer[] stored as json",
+            "type inet stored as text: DSQL has no inet columns",
+            "type cidr stored as text: DSQL has no cidr columns",
+            "public.grievances.amount: numeric without a precision, which DSQL would make numeric(18,6)",
+            "its values have up to 17 integer digits and 9 decimals: created as numeric(29,9)",
+            "character varying(70000) stored as text with a CHECK of its length",
+        ];
+        if !jsonb {
+            expected
+                .push("public.sessions.sess: type jsonb stored as json: DSQL has no jsonb columns");
+        }
+        for e in &expected {
+            assert!(p.contains(e), "plan lacks {e:?}:\n{p}");
+        }
+        if jsonb {
+            assert!(!p.contains("type jsonb stored as"), "{p}");
+        }
+        // Under --strict every one of them is an error.
+        let strict = run_config_with(&["plan", "--strict"], &src, &emu.url(), &cfg);
+        assert_eq!(strict.status.code(), Some(1));
+
+        assert_success(&dsql_run("copy", &src, &emu, &cfg), "copy");
+        let dst = emu.backing();
+        let type_of = |table: &str, column: &str| {
+            scalar(
+                dst,
+                &format!(
+                    "SELECT format_type(atttypid, atttypmod) FROM pg_attribute \
+                     WHERE attrelid = 'public.{table}'::regclass AND attname = '{column}'"
+                ),
+            )
+        };
+        let json = if jsonb { "jsonb" } else { "json" };
+        assert_eq!(type_of("sessions", "sess"), json);
+        assert_eq!(type_of("grievances", "attachments"), json);
+        assert_eq!(type_of("grievances", "tags"), "json");
+        assert_eq!(type_of("grievances", "amount"), "numeric(29,9)");
+        assert_eq!(type_of("grievances", "summary"), "text");
+        assert_eq!(type_of("users", "last_ip"), "text");
+
+        // The application goes on writing, then sync carries it over.
+        src.psql(
+            "UPDATE grievances SET amount = 98765432109876543.123456789, tags = ARRAY['escalated'] WHERE id = 2;
+             UPDATE sessions SET sess = sess || '{\"flash\": {\"info\": [\"saved\"]}}' WHERE sid = md5('5');
+             DELETE FROM sessions WHERE sid = md5('6');
+             INSERT INTO sessions VALUES ('new-session', '{\"passport\": {\"user\": 41}}', '2027-01-01');
+             INSERT INTO users (email, last_ip) VALUES ('late@example.com', '2001:db8::1');
+             INSERT INTO grievances (user_id, title, body, tags, amount, reporter_net)
+                 VALUES (41, 'Late', repeat('b', 60000), ARRAY['new'], 0.123456789, '2001:db8::/32');",
+        )
+        .unwrap();
+        assert_success(&dsql_run("sync", &src, &emu, &cfg), "sync");
+        assert_success(
+            &run_config_with(&["verify", "--checksums"], &src, &emu.url(), &cfg),
+            &format!("verify --checksums (jsonb columns: {jsonb})"),
+        );
+        assert_within_limits(&emu);
+
+        // Values, each compared as what it is: numbers as numbers, JSON as JSON.
+        let digest = |db: &TestDb<'_>, sql: &str| {
+            scalar(
+                db,
+                &format!("SELECT md5(string_agg(v, '|' ORDER BY k)) FROM ({sql}) x"),
+            )
+        };
+        for (what, source_sql, target_sql) in [
+            (
+                "amounts",
+                "SELECT title AS k, amount::text AS v FROM grievances",
+                "SELECT title AS k, amount::numeric::text AS v FROM grievances",
+            ),
+            (
+                "session data",
+                "SELECT sid AS k, sess::text AS v FROM sessions",
+                "SELECT sid AS k, sess::jsonb::text AS v FROM sessions",
+            ),
+            (
+                "tags",
+                "SELECT title AS k, to_jsonb(tags)::text AS v FROM grievances",
+                "SELECT title AS k, tags::jsonb::text AS v FROM grievances",
+            ),
+            (
+                "addresses",
+                "SELECT email AS k, host(last_ip) AS v FROM users",
+                "SELECT email AS k, host(last_ip::inet) AS v FROM users",
+            ),
+            (
+                "bodies",
+                "SELECT title AS k, body || coalesce(summary, '-') AS v FROM grievances",
+                "SELECT title AS k, body || coalesce(summary, '-') AS v FROM grievances",
+            ),
+        ] {
+            // Trailing zeros a numeric(29,9) adds are not a difference in value.
+            let source_sql = if what == "amounts" {
+                source_sql.replace("amount::text", "amount::numeric(29,9)::numeric::text")
+            } else {
+                source_sql.to_string()
+            };
+            assert_eq!(
+                digest(&src, &source_sql),
+                digest(dst, target_sql),
+                "{what} differ (jsonb columns: {jsonb})"
+            );
+        }
+        assert_eq!(
+            scalar(
+                dst,
+                "SELECT amount FROM grievances WHERE title = 'Grievance 2'"
+            ),
+            "98765432109876543.123456789"
+        );
+        // Comparing through the mappings still sees a change in what they map: one
+        // session's data and one amount's last decimal, changed behind migrator's back.
+        dst.psql(
+            "UPDATE sessions SET sess = '{\"passport\": {\"user\": 999}}' WHERE sid = md5('9');
+             UPDATE grievances SET amount = amount + 0.000000001 WHERE title = 'Grievance 13';",
+        )
+        .unwrap();
+        let out = run_config_with(&["verify", "--checksums", "--json"], &src, &emu.url(), &cfg);
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let verdict = |name: &str| {
+            report["tables"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["table"]["name"] == name)
+                .map(|t| t["verdict"].as_str().unwrap().to_string())
+                .unwrap()
+        };
+        assert_eq!(verdict("users"), "match");
+        assert_ne!(verdict("sessions"), "match");
+        assert_ne!(verdict("grievances"), "match");
+    }
+}
+
+/// The type matrix (every built-in type's edge values, enums, domains, composites, arrays,
+/// ranges) onto the DSQL profile: `plan` names every mapping as a finding, the copy goes
+/// through them all within DSQL's limits and refusals, and `verify --checksums` is clean.
+#[test]
+fn the_type_matrix_moves_onto_dsql_through_every_mapping() {
+    let c = Cluster::shared();
+    let src = c.create_db("dsql_matrix_src").unwrap();
+    fixtures::type_matrix::load(&src).unwrap();
+    let emu = emulator(Era::Y2026);
+    let cfg = dsql_config("matrix", "[keys]\nstrategy = \"keep\"\n");
+    let plan = dsql_run("plan", &src, &emu, &cfg);
+    let p = text(&plan.stdout);
+    if std::env::var("DSQL_DEBUG").is_ok() {
+        eprintln!("{p}");
+    }
+    assert_success(&plan, "plan");
+    for expected in [
+        "matrix.types.c_jsonb: type jsonb stored as json",
+        "matrix.types.c_inet: type inet stored as text",
+        "matrix.types.c_money: type money stored as numeric(20,2)",
+        "matrix.types.c_xml: type xml stored as text",
+        "matrix.types.c_tsvector: type tsvector stored as text",
+        "matrix.types.c_point: type point stored as text",
+        "matrix.types.c_bit_8: type bit stored as text",
+        "stored as json",
+        "enum matrix.mood stored as text",
+        "domain matrix.posnum stored as text with its constraints (numeric without a precision",
+        "matrix.types.c_pg_lsn: type pg_lsn stored as text: not a DSQL column type",
+        "matrix.numerics.c_numeric: numeric without a precision",
+        "more than the 1000 digits DSQL's numeric holds: stored as text",
+        "matrix.numeric_infinity.c_numeric: numeric without a precision",
+        "Infinity, which no numeric(p,s) holds: stored as text",
+    ] {
+        assert!(p.contains(expected), "plan lacks {expected:?}:\n{p}");
+    }
+    assert_success(&dsql_run("copy", &src, &emu, &cfg), "copy");
+    assert_success(
+        &run_config_with(&["verify", "--checksums"], &src, &emu.url(), &cfg),
+        "verify --checksums",
+    );
+    assert_within_limits(&emu);
 }

@@ -271,7 +271,8 @@ pub enum ForeignKeyMode {
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct TypesConfig {
-    /// Array columns in a DSQL target: `jsonb` (default) or `text`.
+    /// Array columns in a DSQL target, which has none: `json` (default), `jsonb` (on a
+    /// cluster that has jsonb columns) or `text`.
     pub arrays: ArrayMapping,
 }
 
@@ -280,8 +281,10 @@ pub struct TypesConfig {
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum ArrayMapping {
-    /// A JSON array (`to_jsonb`).
+    /// A JSON array in a `json` column (`to_json`).
     #[default]
+    Json,
+    /// A JSON array in a `jsonb` column (`to_jsonb`), where the cluster has them.
     Jsonb,
     /// The array's text form (`{1,2,3}`).
     Text,

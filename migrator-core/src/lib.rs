@@ -130,6 +130,12 @@ pub mod verify;
 
 use std::sync::Arc;
 
+/// Aurora DSQL's column types and per-table limits as data, each rule with where it was
+/// read: what the `dsql` profile follows, for tools (and the test emulator) that need the
+/// same picture.
+pub mod dsql {
+    pub use crate::target::dsql::types::*;
+}
 pub use config::{
     ArrayMapping, BlobColumn, BlobNaming, BlobsConfig, ChangeDetection, ChecksumCalculation,
     Config, CopyConfig, DsqlConfig, DsqlWrite, ForeignKeyMode, ForeignKeysConfig, KeyStrategy,

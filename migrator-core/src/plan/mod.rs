@@ -503,7 +503,18 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
         Profile::Dsql => {
             let caps =
                 caps.ok_or_else(|| crate::error::Error::internal("DSQL capabilities unknown"))?;
-            let mut rendered = crate::target::dsql::render(tcat, config, caps, strict);
+            let (numerics, numeric_findings) =
+                crate::target::dsql::measure::numeric_choices(source, tcat, &tinfo.columns, caps)
+                    .await?;
+            findings.extend(numeric_findings);
+            if config.types.arrays == crate::config::ArrayMapping::Jsonb && !caps.jsonb {
+                findings.push(Finding::new(
+                    Severity::Error,
+                    "types.arrays",
+                    "types.arrays = \"jsonb\", but this DSQL cluster has no jsonb columns: use \"json\" (the default) or \"text\"",
+                ));
+            }
+            let mut rendered = crate::target::dsql::render(tcat, config, caps, &numerics, strict);
             findings.extend(rendered.findings);
             omitted_foreign_keys = rendered.omitted_foreign_keys;
             for t in cat.data_tables() {
@@ -561,7 +572,7 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
                     est_rows: t.est_rows,
                     est_bytes: t.bytes,
                 });
-                findings.extend(crate::target::dsql::size_findings(source, t, map).await?);
+                findings.extend(crate::target::dsql::measure::size_findings(source, t, map).await?);
             }
             if data_only {
                 rendered

@@ -1,12 +1,17 @@
 //! The `dsql` profile (Amazon Aurora DSQL): a schema DSQL accepts, made from the source's.
-//! Types DSQL lacks are mapped (enum to text with a CHECK, domain to its base type with its
-//! CHECKs, arrays to jsonb or text, inet and other types to text), partitioned tables become
-//! one table, inheritance is flattened, integer keys follow the key strategy, indexes are
-//! built with `CREATE INDEX ASYNC`, foreign keys are added `NOT VALID` and validated with
-//! `ALTER TABLE ASYNC`, and what DSQL cannot hold (triggers, PL/pgSQL, extensions, rules,
-//! policies, materialized views) is reported and skipped. Every statement is one DDL for
-//! a transaction of its own. Each mapping is a finding in the plan; `--strict` makes them
-//! errors.
+//! Column types follow DSQL's types table ([`types`]): what DSQL refuses is mapped
+//! ([`columns`]: `jsonb` to `json` where the cluster refuses it, arrays to `json` or text,
+//! `inet` and the other query-runtime types to text, an unconstrained `numeric` to the
+//! `numeric(p,s)` its data need, enum to text with a CHECK, domain to its base type with
+//! its CHECKs), and the data are measured against DSQL's limits before anything is written
+//! ([`measure`]). Partitioned tables become one table, inheritance is flattened, integer
+//! keys follow the key strategy, indexes are built with `CREATE INDEX ASYNC`, foreign keys
+//! are added `NOT VALID` and validated with `ALTER TABLE ASYNC`, and what DSQL cannot hold
+//! (triggers, PL/pgSQL, extensions, rules, policies, materialized views, indexes on types it
+//! cannot index) is reported and skipped. Every statement is one DDL for a transaction of
+//! its own. Each mapping is a finding in the plan; `--strict` makes them errors. What the
+//! sources disagree on, or what changed during 2026 (sequences, foreign keys, `json` and
+//! `jsonb` columns, numeric precision), is asked of each cluster ([`probe`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -14,7 +19,14 @@ use crate::catalog::{Catalog, Constraint, Index, ObjKey, Oid, Table};
 use crate::config::{Config, ForeignKeyMode, KeyStrategy};
 use crate::plan::{Action, Finding, OmittedForeignKey, Severity, StepKind, StepSpec};
 use crate::sql::{QualName, ident, literal};
-use crate::transform::{self, ColumnMap};
+use crate::transform;
+
+pub(crate) mod columns;
+pub(crate) mod measure;
+pub mod types;
+
+use columns::{ColumnMap, rewrite_casts};
+use measure::NumericChoice;
 
 /// What the target cluster supports (probed at plan time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +35,24 @@ pub(crate) struct Capabilities {
     pub sequences: bool,
     /// Foreign keys (since August 2026).
     pub foreign_keys: bool,
+    /// `json` columns (2026; a query-runtime type at launch).
+    pub json: bool,
+    /// `jsonb` columns (the sources disagree: see [`types`]).
+    pub jsonb: bool,
+    /// The largest `numeric` precision (1000 since August 2026, 38 before).
+    pub numeric_max_precision: u32,
+}
+
+impl Capabilities {
+    /// Whether a column of the type `rule` describes is stored as it is.
+    pub fn stores(&self, rule: &types::TypeRule) -> bool {
+        match (rule.column, rule.name) {
+            (_, "json") => self.json,
+            (types::Column::Probed, "jsonb") => self.jsonb,
+            (types::Column::Stored, _) => true,
+            _ => false,
+        }
+    }
 }
 
 /// A source table (a leaf, for partitions) as DSQL gets it.
@@ -53,7 +83,6 @@ pub(crate) struct Rendered {
 struct Ctx<'a> {
     cat: &'a Catalog,
     config: &'a Config,
-    caps: Capabilities,
     strict: bool,
     findings: Vec<Finding>,
 }
@@ -92,13 +121,18 @@ fn root(cat: &Catalog, mut oid: Oid) -> Oid {
 }
 
 /// Renders the DSQL schema and decides each table's mapping.
-pub(crate) fn render(cat: &Catalog, config: &Config, caps: Capabilities, strict: bool) -> Rendered {
+pub(crate) fn render(
+    cat: &Catalog,
+    config: &Config,
+    caps: Capabilities,
+    numerics: &HashMap<(Oid, String), NumericChoice>,
+    strict: bool,
+) -> Rendered {
     let normalized = cat.with_partition_keys();
     let cat = &normalized;
     let mut cx = Ctx {
         cat,
         config,
-        caps,
         strict,
         findings: Vec::new(),
     };
@@ -117,7 +151,7 @@ pub(crate) fn render(cat: &Catalog, config: &Config, caps: Capabilities, strict:
     } else {
         HashMap::new()
     };
-    let casts = transform::dsql_casts(cat);
+    let casts = columns::casts(cat, caps);
 
     for s in &cat.schemas {
         if s.name != "public" {
@@ -131,6 +165,20 @@ pub(crate) fn render(cat: &Catalog, config: &Config, caps: Capabilities, strict:
             );
         }
     }
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    cx.findings.push(Finding::new(
+        Severity::Info,
+        "target cluster",
+        format!(
+            "asked of the cluster: sequences {}, foreign keys {}, json columns {}, jsonb columns {}, \
+             numeric precision up to {}",
+            yes(caps.sequences),
+            yes(caps.foreign_keys),
+            yes(caps.json),
+            yes(caps.jsonb),
+            caps.numeric_max_precision
+        ),
+    ));
     for e in &cat.extensions {
         cx.skipped(format!("extension {}", e.name), "DSQL has no extensions");
     }
@@ -138,7 +186,14 @@ pub(crate) fn render(cat: &Catalog, config: &Config, caps: Capabilities, strict:
     let mut tables: HashMap<Oid, TableMap> = HashMap::new();
     let mut pk_of: HashMap<QualName, Vec<String>> = HashMap::new();
     for t in cat.tables.iter().filter(|t| t.partition_of.is_none()) {
-        let (step, map, pk) = table_step(&mut cx, t, &uuid_cols, &casts);
+        let inputs = columns::Inputs {
+            config,
+            caps,
+            uuid_cols: &uuid_cols,
+            casts: &casts,
+            numerics,
+        };
+        let (step, map, pk) = table_step(&mut cx, t, &inputs);
         steps.push(step);
         pk_of.insert(t.name.clone(), pk);
         if !t.is_partitioned() {
@@ -255,6 +310,21 @@ pub(crate) fn render(cat: &Catalog, config: &Config, caps: Capabilities, strict:
             cx.skipped(format!("index {}.{}", owner.name.schema, i.name), reason);
             continue;
         }
+        let owner_columns = tables
+            .values()
+            .find(|m| m.target == target_table)
+            .map(|m| m.columns.as_slice())
+            .unwrap_or_default();
+        if let Some(c) = unindexable(owner_columns, &i.columns) {
+            cx.skipped(
+                format!("index {}.{}", owner.name.schema, i.name),
+                &format!(
+                    "DSQL cannot index {} columns ({} is {})",
+                    c.target_type, c.name, c.target_type
+                ),
+            );
+            continue;
+        }
         let Some(body) = index_body(i) else {
             cx.skipped(
                 format!("index {}", i.name),
@@ -290,7 +360,7 @@ pub(crate) fn render(cat: &Catalog, config: &Config, caps: Capabilities, strict:
             "CREATE {unique}INDEX ASYNC IF NOT EXISTS {} ON {} {}",
             ident(&name),
             target_table.sql(),
-            transform::rewrite_casts(&body, &casts)
+            rewrite_casts(&body, &casts)
         );
         steps.push(
             StepSpec::new(
@@ -488,7 +558,7 @@ pub(crate) fn render(cat: &Catalog, config: &Config, caps: Capabilities, strict:
                     StepSpec::new(
                         format!("function:{}({})", f.name, f.identity_args),
                         StepKind::Function,
-                        vec![transform::rewrite_casts(&f.definition, &casts)],
+                        vec![rewrite_casts(&f.definition, &casts)],
                     )
                     .creating(ObjKey::Proc(f.oid))
                     .optional(),
@@ -536,7 +606,7 @@ pub(crate) fn render(cat: &Catalog, config: &Config, caps: Capabilities, strict:
                 vec![format!(
                     "CREATE VIEW {} AS\n{}",
                     v.name.sql(),
-                    transform::rewrite_casts(&v.definition, &casts)
+                    rewrite_casts(&v.definition, &casts)
                 )],
             )
             .creating(ObjKey::Rel(v.oid))
@@ -631,12 +701,12 @@ pub(crate) fn render(cat: &Catalog, config: &Config, caps: Capabilities, strict:
 fn table_step(
     cx: &mut Ctx<'_>,
     t: &Table,
-    uuid_cols: &HashMap<(Oid, String), String>,
-    casts: &[(String, String)],
+    inputs: &columns::Inputs<'_>,
 ) -> (StepSpec, TableMap, Vec<String>) {
     let cat = cx.cat;
+    let casts = inputs.casts;
     // A flattened child lists its inherited columns too (they are all in `columns`).
-    let columns = transform::dsql_columns(cat, t, cx.config, uuid_cols, casts, cx.caps.sequences);
+    let columns = columns::of_table(cat, t, inputs);
     let mut defs: Vec<String> = columns
         .iter()
         .map(|c| {
@@ -691,6 +761,16 @@ fn table_step(
              interrupted copy of this table starts it again, and sync refuses it once it \
              has changed (add a primary key in the source before the copy)",
         );
+    } else if let Some(c) = unindexable(&columns, &pk) {
+        cx.findings.push(Finding::new(
+            Severity::Error,
+            format!("{}.{}", t.name, c.name),
+            format!(
+                "{}.{} is part of the primary key and is {} in DSQL, which DSQL cannot index: \
+                 leave the table out ([tables] exclude), or stay on PostgreSQL (--profile postgres)",
+                t.name, c.name, c.target_type
+            ),
+        ));
     } else {
         let cols: Vec<String> = pk.iter().map(|c| ident(c)).collect();
         defs.push(format!("PRIMARY KEY ({})", cols.join(", ")));
@@ -701,6 +781,16 @@ fn table_step(
         .iter()
         .filter(|c| c.table == t.oid && c.kind == 'u')
     {
+        if let Some(col) = unindexable(&columns, &c.columns) {
+            cx.skipped(
+                format!("{}.{}", t.name, c.name),
+                &format!(
+                    "DSQL cannot index {} columns ({} is {})",
+                    col.target_type, col.name, col.target_type
+                ),
+            );
+            continue;
+        }
         let cols: Vec<String> = c.columns.iter().map(|c| ident(c)).collect();
         defs.push(format!(
             "CONSTRAINT {} UNIQUE ({})",
@@ -715,7 +805,7 @@ fn table_step(
         defs.push(format!(
             "CONSTRAINT {} {}",
             ident(&c.name),
-            transform::rewrite_casts(&c.definition, casts)
+            rewrite_casts(&c.definition, casts)
         ));
     }
     let sql = format!(
@@ -761,6 +851,15 @@ fn table_step(
         index_columns: Vec::new(),
     };
     (step, map, pk)
+}
+
+/// The first of `names` whose type in DSQL no index key may hold.
+fn unindexable<'a>(columns: &'a [ColumnMap], names: &[String]) -> Option<&'a ColumnMap> {
+    names.iter().find_map(|n| {
+        columns
+            .iter()
+            .find(|c| &c.name == n && !types::rule_of_sql(&c.target_type).indexable)
+    })
 }
 
 /// Why DSQL cannot have this index, if it cannot.
@@ -854,6 +953,13 @@ pub(crate) async fn probe(target: &tokio_postgres::Client) -> crate::error::Resu
         })?;
         Ok(ok)
     }
+    let type_works = |ty: String| async move {
+        works(
+            target,
+            &format!("CREATE TABLE public._migrator_probe_type (v {ty})"),
+        )
+        .await
+    };
     Ok(Capabilities {
         sequences: works(target, "CREATE SEQUENCE public._migrator_probe_seq AS bigint CACHE 65536").await?,
         foreign_keys: works(
@@ -861,110 +967,17 @@ pub(crate) async fn probe(target: &tokio_postgres::Client) -> crate::error::Resu
             "CREATE TABLE public._migrator_probe_fk (id bigint PRIMARY KEY, parent bigint REFERENCES public._migrator_probe_fk (id))",
         )
         .await?,
-    })
-}
-
-/// DSQL's size limits, checked against the source's largest actual values as mapped:
-/// 1 MiB per value outside keys, 2 MiB per row, 1 KiB per index key.
-pub(crate) async fn size_findings(
-    source: &tokio_postgres::Client,
-    t: &Table,
-    map: &TableMap,
-) -> crate::error::Result<Vec<Finding>> {
-    const VALUE: i64 = 1024 * 1024;
-    const ROW: i64 = 2 * 1024 * 1024;
-    const KEY: i64 = 1024;
-    let variable = |ty: &str| {
-        ["text", "bytea", "json", "jsonb"].contains(&ty)
-            || ty.starts_with("character")
-            || ty.starts_with("numeric")
-    };
-    let len = |c: &ColumnMap| {
-        if c.target_type == "bytea" {
-            format!("coalesce(octet_length({}), 0)", c.read)
-        } else if variable(&c.target_type) {
-            format!("coalesce(octet_length(({})::text), 0)", c.read)
+        json: type_works("json".into()).await?,
+        jsonb: type_works("jsonb".into()).await?,
+        numeric_max_precision: if type_works(format!(
+            "numeric({},0)",
+            types::NUMERIC_MAX_PRECISION
+        ))
+        .await?
+        {
+            types::NUMERIC_MAX_PRECISION
         } else {
-            "8".to_string()
-        }
-    };
-    let value_cols: Vec<&ColumnMap> = map
-        .columns
-        .iter()
-        .filter(|c| variable(&c.target_type))
-        .collect();
-    if value_cols.is_empty() && map.key.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut exprs: Vec<String> = value_cols
-        .iter()
-        .map(|c| format!("max({})::bigint", len(c)))
-        .collect();
-    let row: Vec<String> = map.columns.iter().map(len).collect();
-    exprs.push(format!("max({})::bigint", row.join(" + ")));
-    let key_cols: Vec<&ColumnMap> = map
-        .key
-        .iter()
-        .filter_map(|k| map.columns.iter().find(|c| &c.name == k))
-        .collect();
-    let key_len = if key_cols.is_empty() {
-        "0".to_string()
-    } else {
-        key_cols
-            .iter()
-            .map(|c| len(c))
-            .collect::<Vec<_>>()
-            .join(" + ")
-    };
-    exprs.push(format!("max({key_len})::bigint"));
-    let sql = format!("SELECT {} FROM ONLY {}", exprs.join(", "), t.name.sql());
-    let row = source.query_one(&sql, &[]).await.map_err(|e| {
-        crate::error::Error::db(
-            crate::error::ErrorKind::Source,
-            format!("measuring values of {}", t.name),
-            e,
-        )
-    })?;
-    let mut out = Vec::new();
-    let mib = |n: i64| format!("{:.1} MiB", n as f64 / 1048576.0);
-    for (i, c) in value_cols.iter().enumerate() {
-        let max: Option<i64> = row.get(i);
-        if let Some(max) = max.filter(|m| *m > VALUE) {
-            out.push(Finding::new(
-                Severity::Error,
-                format!("{}.{}", t.name, c.name),
-                format!(
-                    "{}.{} holds values up to {}; DSQL refuses values over 1 MiB: move this column to \
-                     an object store with [blobs]",
-                    t.name,
-                    c.name,
-                    mib(max)
-                ),
-            ));
-        }
-    }
-    let max_row: Option<i64> = row.get(value_cols.len());
-    if let Some(max) = max_row.filter(|m| *m > ROW) {
-        out.push(Finding::new(
-            Severity::Error,
-            t.name.to_string(),
-            format!(
-                "{} has rows up to {}; DSQL refuses rows over 2 MiB",
-                t.name,
-                mib(max)
-            ),
-        ));
-    }
-    let max_key: Option<i64> = row.get(value_cols.len() + 1);
-    if let Some(max) = max_key.filter(|m| *m > KEY) {
-        out.push(Finding::new(
-            Severity::Error,
-            t.name.to_string(),
-            format!(
-                "{} has primary keys up to {max} bytes; DSQL refuses keys over 1 KiB",
-                t.name
-            ),
-        ));
-    }
-    Ok(out)
+            types::NUMERIC_MAX_PRECISION_BEFORE_2026_08
+        },
+    })
 }
