@@ -1183,3 +1183,44 @@ fn the_type_matrix_moves_onto_dsql_through_every_mapping() {
     );
     assert_within_limits(&emu);
 }
+
+/// DSQL takes at most 100 new connections a second past a burst: with the emulator's burst
+/// cut to 5, a copy with 16 jobs (dozens of target sessions, most of them at the start)
+/// opens them no faster than the rate, so none is refused.
+#[test]
+fn sessions_open_no_faster_than_dsql_accepts_them() {
+    let c = Cluster::shared();
+    let src = c.create_db("dsql_rate_src").unwrap();
+    // About 30 chunks of 1 MiB, enough for every one of the 16 workers.
+    src.psql(
+        "CREATE TABLE item (id bigint PRIMARY KEY, body text NOT NULL);
+         INSERT INTO item SELECT g, repeat(md5(g::text), 6) FROM generate_series(1, 120000) g;
+         ANALYZE item;",
+    )
+    .unwrap();
+    let emu = Emulator::start(
+        c,
+        DsqlOptions {
+            era: Era::Y2026,
+            connection_burst: 5,
+            ..DsqlOptions::default()
+        },
+    )
+    .unwrap();
+    let cfg = dsql_config("rate", "jobs = 16\nchunk_mib = 1\n");
+    let cfg_text = std::fs::read_to_string(&cfg).unwrap();
+    // `jobs` appears once: the test's own value replaces the default of dsql_config.
+    std::fs::write(&cfg, cfg_text.replacen("jobs = 2\n", "", 1)).unwrap();
+    assert_success(&dsql_run("copy", &src, &emu, &cfg), "copy with 16 jobs");
+    assert_eq!(emu.refused_connections(), 0);
+    assert!(
+        emu.peak_connections_per_second() <= 100,
+        "{} connections within one second",
+        emu.peak_connections_per_second()
+    );
+    assert!(
+        emu.peak_connections_per_second() > 10,
+        "{}",
+        emu.peak_connections_per_second()
+    );
+}

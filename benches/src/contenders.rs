@@ -93,11 +93,14 @@ pub enum Scenario {
     JobsCurve,
     /// H: peak RSS on a table of 10 M narrow rows and on a table of one 500 MiB value.
     Limits,
+    /// I: the DSQL profile's rows/s at each of [`LATENCY_MS`] of commit latency and each of
+    /// [`LATENCY_JOBS`] jobs.
+    DsqlLatency,
 }
 
 impl Scenario {
     /// Every scenario, in report order.
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::DataOnly,
         Scenario::Full,
         Scenario::Dsql,
@@ -106,9 +109,10 @@ impl Scenario {
         Scenario::Verify,
         Scenario::JobsCurve,
         Scenario::Limits,
+        Scenario::DsqlLatency,
     ];
 
-    /// Its letter (`A` to `H`), as the report and `--scenarios` name it.
+    /// Its letter (`A` to `I`), as the report and `--scenarios` name it.
     pub fn letter(self) -> char {
         match self {
             Scenario::DataOnly => 'A',
@@ -119,6 +123,7 @@ impl Scenario {
             Scenario::Verify => 'F',
             Scenario::JobsCurve => 'G',
             Scenario::Limits => 'H',
+            Scenario::DsqlLatency => 'I',
         }
     }
 
@@ -147,6 +152,18 @@ pub const BLOB_JOBS: usize = 4;
 /// against the whole migration at 2 jobs).
 pub const LIMIT_JOBS: usize = 2;
 
+/// Scenario I's commit latencies, in milliseconds: none, and what a commit waiting for a
+/// quorum across availability zones (5 ms) or across Regions (20 ms) may take.
+pub const LATENCY_MS: [u64; 3] = [0, 5, 20];
+
+/// Scenario I's job counts.
+pub const LATENCY_JOBS: [usize; 4] = [2, 8, 32, 64];
+
+/// Scenario I's config: chunks of 1 MiB, so that every table has enough chunks for 64
+/// workers at every scale (with the default 128 MiB, a 100 MB dataset has a handful of
+/// chunks and more workers have nothing to take).
+pub const LATENCY_CONFIG: &str = "[copy]\nchunk_mib = 1\n";
+
 /// Scenario G's job counts, smallest first (speed-ups are against the first).
 pub const CURVE_JOBS: [usize; 3] = [1, 2, 4];
 
@@ -167,6 +184,8 @@ pub struct Emulated {
     pub profile: &'static str,
     /// The config file given with `--config` (TOML; empty for none).
     pub config: &'static str,
+    /// Each commit of a transaction that wrote waits this long (scenario I).
+    pub latency_ms: u64,
 }
 
 /// What the emulator recorded during one run.
@@ -335,6 +354,24 @@ pub fn all(jobs: usize, pgcopydb: Option<&Path>) -> Vec<Contender> {
                 },
             ]
         });
+    let latency = LATENCY_MS.iter().flat_map(|&ms| {
+        LATENCY_JOBS.iter().map(move |&j| Contender {
+            jobs: Some(j),
+            emulated: Some(Emulated {
+                rules: true,
+                profile: "dsql",
+                config: LATENCY_CONFIG,
+                latency_ms: ms,
+            }),
+            ..c(
+                &format!("i-dsql-{ms}ms-j{j}"),
+                format!("migrator copy --jobs {j}, dsql profile, {ms} ms a commit"),
+                Scenario::DsqlLatency,
+                Tool::Migrator,
+                ms == LATENCY_MS[0] && j == LATENCY_JOBS[0],
+            )
+        })
+    });
     let mut all = vec![
         c(
             "a-migrator",
@@ -409,6 +446,7 @@ pub fn all(jobs: usize, pgcopydb: Option<&Path>) -> Vec<Contender> {
                 rules: false,
                 profile: "postgres",
                 config: "",
+                latency_ms: 0,
             },
         ),
         dsql(
@@ -419,6 +457,7 @@ pub fn all(jobs: usize, pgcopydb: Option<&Path>) -> Vec<Contender> {
                 rules: true,
                 profile: "dsql",
                 config: keep_copy,
+                latency_ms: 0,
             },
         ),
         dsql(
@@ -429,6 +468,7 @@ pub fn all(jobs: usize, pgcopydb: Option<&Path>) -> Vec<Contender> {
                 rules: true,
                 profile: "dsql",
                 config: "[keys]\nstrategy = \"keep\"\n[dsql]\nwrite = \"insert\"\n",
+                latency_ms: 0,
             },
         ),
         dsql(
@@ -439,6 +479,7 @@ pub fn all(jobs: usize, pgcopydb: Option<&Path>) -> Vec<Contender> {
                 rules: true,
                 profile: "dsql",
                 config: "[keys]\nstrategy = \"uuid\"\n[dsql]\nwrite = \"copy\"\n",
+                latency_ms: 0,
             },
         ),
         dsql(
@@ -449,6 +490,7 @@ pub fn all(jobs: usize, pgcopydb: Option<&Path>) -> Vec<Contender> {
                 rules: true,
                 profile: "dsql",
                 config: "[keys]\nstrategy = \"keep\"\n[dsql]\nwrite = \"copy\"\nmax_rows = 300\n",
+                latency_ms: 0,
             },
         ),
         blob(
@@ -534,7 +576,7 @@ pub fn all(jobs: usize, pgcopydb: Option<&Path>) -> Vec<Contender> {
             false,
         ),
     ];
-    all.extend(whole.chain(single).chain(limits));
+    all.extend(whole.chain(single).chain(limits).chain(latency));
     all
 }
 
@@ -816,6 +858,7 @@ impl Bench<'_> {
                 self.target,
                 DsqlOptions {
                     era: Era::Y2026,
+                    commit_latency: std::time::Duration::from_millis(how.latency_ms),
                     ..DsqlOptions::default()
                 },
             )
@@ -1542,8 +1585,32 @@ mod tests {
                 .map(Scenario::letter)
                 .iter()
                 .collect::<String>(),
-            "ABCDEFGH"
+            "ABCDEFGHI"
         );
+    }
+
+    #[test]
+    fn scenario_i_contenders() {
+        let all = all(2, None);
+        let i: Vec<&Contender> = all
+            .iter()
+            .filter(|c| c.scenario == Scenario::DsqlLatency)
+            .collect();
+        // Every latency at every job count, each against an emulator that enforces DSQL's
+        // rules and waits its latency at each commit; one baseline.
+        assert_eq!(i.len(), LATENCY_MS.len() * LATENCY_JOBS.len());
+        assert_eq!(i.iter().filter(|c| c.baseline).count(), 1);
+        for ms in LATENCY_MS {
+            for j in LATENCY_JOBS {
+                let c = i
+                    .iter()
+                    .find(|c| c.key == format!("i-dsql-{ms}ms-j{j}"))
+                    .unwrap();
+                let e = c.emulated.as_ref().unwrap();
+                assert!(e.rules && e.profile == "dsql" && e.latency_ms == ms);
+                assert_eq!(c.jobs, Some(j));
+            }
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! ```text
 //! cargo build --release -p migrator-cli -p migrator-benches
 //! cargo run --release -p migrator-benches -- [--scale 100mb|1gb|5gb[,...]] [--runs 3]
-//!     [--jobs 2] [--warmup 1] [--scenarios a,b,c,d,e,f,g,h] [--out BENCHMARKS.md] [--json FILE]
+//!     [--jobs 2] [--warmup 1] [--scenarios a,b,c,d,e,f,g,h,i] [--out BENCHMARKS.md] [--json FILE]
 //!     [--quiet-wait 60] [--keep-logs]
 //! ```
 //!
@@ -36,6 +36,9 @@
 //! on one 500 MiB value) is a one-off measurement, not in the default list: its tables take
 //! about half a minute to generate and a round of its four runs under a minute, but it
 //! needs a few GiB of memory (`pg_dump` holds the value as hex text, twice over: 2 GiB).
+//! Scenario I (the DSQL profile at 0, 5 and 20 ms a commit against 2, 8, 32 and 64 jobs,
+//! twelve runs a round) is not in the default list either: at 100mb, 3 runs take about 6
+//! minutes (BENCHMARKS-dsql-latency.md).
 //!
 //! It runs the `migrator` binary that sits next to its own executable (same target
 //! directory and profile), building it with cargo only if it is missing, and copies it
@@ -109,7 +112,8 @@ struct Args {
     /// d (1 MiB files kept in the rows or moved to a blob store; first scale only),
     /// e (final sync), f (verification), g (whole migration and largest table at 1, 2 and 4
     /// jobs), h (engine limits: peak RSS on 10 M narrow rows and on one 500 MiB value; first
-    /// scale only; not in the default).
+    /// scale only; not in the default), i (the DSQL profile at 0, 5 and 20 ms a commit and 2,
+    /// 8, 32 and 64 jobs; not in the default).
     #[arg(long, value_delimiter = ',', default_value = DEFAULT_SCENARIOS)]
     scenarios: Vec<ScenarioArg>,
     /// After generating each scale's dataset, print both URLs and wait for Enter before
@@ -128,6 +132,7 @@ enum ScenarioArg {
     F,
     G,
     H,
+    I,
 }
 
 impl ScenarioArg {
@@ -141,6 +146,7 @@ impl ScenarioArg {
             Scenario::Verify => ScenarioArg::F,
             Scenario::JobsCurve => ScenarioArg::G,
             Scenario::Limits => ScenarioArg::H,
+            Scenario::DsqlLatency => ScenarioArg::I,
         }
     }
 }
@@ -527,6 +533,9 @@ fn run(args: Args) -> Result<(), String> {
             }
             if scenario == Scenario::Limits {
                 println!("{}", run.limits_bounds());
+            }
+            if scenario == Scenario::DsqlLatency {
+                println!("{}", run.latency_curve());
             }
         }
         scales.push(run);

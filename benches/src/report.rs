@@ -502,6 +502,47 @@ impl ScaleRun {
     }
 
     /// What the DSQL path costs, derived from scenario C's medians (and B's migrator run).
+    /// Scenario I's curve: rows/s of the DSQL profile at each commit latency (rows) and job
+    /// count (columns), from the medians, and the fewest jobs within 10% of each latency's
+    /// best.
+    pub fn latency_curve(&self) -> String {
+        use crate::contenders::{LATENCY_JOBS, LATENCY_MS};
+        let rows = self.total_rows() as f64;
+        let mut s = String::from(
+            "Rows/s by commit latency (rows) and --jobs (columns), from the medians:\n\n| latency |",
+        );
+        for j in LATENCY_JOBS {
+            let _ = write!(s, " {j} jobs |");
+        }
+        s.push_str(" fewest jobs within 10% of the best |\n|---|");
+        for _ in LATENCY_JOBS {
+            s.push_str("---:|");
+        }
+        s.push_str("---:|\n");
+        for ms in LATENCY_MS {
+            let _ = write!(s, "| {ms} ms |");
+            let rates: Vec<Option<f64>> = LATENCY_JOBS
+                .iter()
+                .map(|j| {
+                    self.median_of(&format!("i-dsql-{ms}ms-j{j}"))
+                        .map(|(wall, _)| rows / wall)
+                })
+                .collect();
+            for r in &rates {
+                let _ = write!(s, " {} |", r.map(thousands).unwrap_or_else(|| "–".into()));
+            }
+            let best = rates.iter().flatten().copied().fold(0.0, f64::max);
+            let enough = LATENCY_JOBS
+                .iter()
+                .zip(&rates)
+                .find(|(_, r)| r.is_some_and(|r| r >= 0.9 * best))
+                .map(|(j, _)| j.to_string())
+                .unwrap_or_else(|| "–".into());
+            let _ = writeln!(s, " {enough} |");
+        }
+        s
+    }
+
     pub fn dsql_costs(&self) -> String {
         let mut s = String::from("What the DSQL path costs, from the medians above:\n\n");
         let rows = self.total_rows() as f64;
@@ -990,6 +1031,10 @@ impl Report<'_> {
                     s.push_str(&r.limits_bounds());
                     s.push('\n');
                 }
+                if scenario == Scenario::DsqlLatency {
+                    s.push_str(&r.latency_curve());
+                    s.push('\n');
+                }
             }
         }
         for r in self.scales {
@@ -1037,6 +1082,9 @@ pub fn scenario_title(s: Scenario) -> &'static str {
         }
         Scenario::Limits => {
             "H. Engine limits: peak RSS on 10 M narrow rows and on one 500 MiB value"
+        }
+        Scenario::DsqlLatency => {
+            "I. The DSQL profile against commit latency and --jobs (emulated DSQL)"
         }
     }
 }

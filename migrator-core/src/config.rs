@@ -389,7 +389,8 @@ pub struct TableSelection {
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct CopyConfig {
-    /// Parallel workers (connections to each side); default: the number of CPUs.
+    /// Parallel workers (connections to each side); default: the number of CPUs on the
+    /// postgres profile, 4 per CPU (8 to 64) on the dsql profile.
     pub jobs: Option<usize>,
     /// Tables larger than this are cut into chunks of about this size, in MiB.
     pub chunk_mib: u64,
@@ -489,14 +490,19 @@ impl Config {
         Ok(())
     }
 
-    /// The number of workers: `copy.jobs`, else the number of CPUs.
+    /// The number of workers on the postgres profile: `copy.jobs`, else the number of CPUs.
+    /// (On the dsql profile, whose sessions wait on commit latency rather than on the
+    /// client's CPUs, an unset `copy.jobs` means more workers: see the README.)
     pub fn jobs(&self) -> usize {
-        self.copy.jobs.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-        })
+        self.copy.jobs.unwrap_or_else(cpus)
     }
+}
+
+/// The number of CPUs this process may use.
+pub(crate) fn cpus() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
 }
 
 /// A TOML error in one line: the key at fault as `section.key`, its line, what is wrong, and

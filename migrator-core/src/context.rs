@@ -35,9 +35,44 @@ pub(crate) struct Ctx {
     pub data_only: bool,
     pub restart: bool,
     pub strict: bool,
+    /// Spaces out new target sessions where the profile limits their rate.
+    pub pace: Option<Pace>,
+}
+
+/// Spaces out events to at most `per_second` a second, in the order they ask.
+pub(crate) struct Pace {
+    interval: std::time::Duration,
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Pace {
+    pub fn new(per_second: u32) -> Pace {
+        Pace {
+            interval: std::time::Duration::from_secs(1) / per_second.max(1),
+            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    /// Waits for the next free slot.
+    pub async fn wait(&self) {
+        let mut next = self.next.lock().await;
+        let now = tokio::time::Instant::now();
+        if *next > now {
+            tokio::time::sleep_until(*next).await;
+        }
+        *next = (*next).max(now) + self.interval;
+    }
 }
 
 impl Ctx {
+    /// The number of workers: `copy.jobs`, else the profile's default, else the CPUs.
+    pub fn jobs(&self) -> usize {
+        match (self.config.copy.jobs, self.rules.default_jobs) {
+            (Some(j), _) | (None, Some(j)) => j,
+            (None, None) => self.config.jobs(),
+        }
+    }
+
     /// A source session.
     pub async fn source_session(&self) -> Result<Client> {
         let c = self.source.connect(Side::Source).await?;
@@ -59,6 +94,9 @@ impl Ctx {
 
     /// A target session set up for `purpose` under the profile's rules.
     pub async fn target_session(&self, purpose: Purpose) -> Result<Client> {
+        if let Some(p) = &self.pace {
+            p.wait().await;
+        }
         let c = self.target.connect(Side::Target).await?;
         let extra = match purpose {
             Purpose::Plain => "",

@@ -266,11 +266,13 @@ impl MigrationBuilder {
             } else {
                 Profile::Postgres
             });
+        let rules = target::Rules::of(profile, &self.config);
         Ok(Migration {
             ctx: Arc::new(Ctx {
                 source,
                 target,
-                rules: target::Rules::of(profile, &self.config),
+                pace: rules.max_new_sessions_per_second.map(context::Pace::new),
+                rules,
                 config: self.config,
                 profile,
                 data_only: self.data_only,

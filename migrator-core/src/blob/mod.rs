@@ -231,17 +231,14 @@ impl Uploader {
     /// values that go to it.
     pub(crate) async fn for_tables(
         config: &crate::config::Config,
+        jobs: usize,
         tables: &[crate::plan::TablePlan],
     ) -> Result<Option<Arc<Uploader>>> {
         if !tables.iter().any(crate::plan::TablePlan::has_blobs) {
             return Ok(None);
         }
         match open(&config.blobs).await? {
-            Some(store) => Ok(Some(Arc::new(Uploader::new(
-                store,
-                &config.blobs,
-                config.jobs(),
-            )?))),
+            Some(store) => Ok(Some(Arc::new(Uploader::new(store, &config.blobs, jobs)?))),
             None => Ok(None),
         }
     }

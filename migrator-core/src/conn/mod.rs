@@ -350,6 +350,11 @@ impl Endpoint {
         if err.sqlstate() == Some("28P01") || err.sqlstate() == Some("28000") {
             err = err.retryable(false);
         }
+        // Too many connections, or new ones too fast (DSQL's 53300 and 53400): a later try
+        // can succeed.
+        if err.sqlstate().is_some_and(|s| s.starts_with("53")) {
+            err = err.retryable(true);
+        }
         err
     }
 }

@@ -289,7 +289,7 @@ async fn copy_locked(
     let batching = Writes {
         all: ctx.rules.batched(),
         batching: batch::Batching::of(&ctx, plan.key_namespace, ctx.config.copy.fingerprints),
-        uploader: crate::blob::Uploader::for_tables(&ctx.config, &tables).await?,
+        uploader: crate::blob::Uploader::for_tables(&ctx.config, ctx.jobs(), &tables).await?,
     };
     // The post-data steps run beside the copy: each waits for the rows it needs (see
     // `post::DataGate`), reported by the workers as each table's last chunk commits.
@@ -678,7 +678,6 @@ async fn copy_data(
         abort: cancel.child_token(),
     });
     let jobs = ctx
-        .config
         .jobs()
         .min(shared.queue.lock().unwrap().waiting.len())
         .max(1);

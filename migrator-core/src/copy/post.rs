@@ -170,7 +170,7 @@ pub(crate) async fn run_steps(
     let pending: HashSet<usize> = todo.iter().copied().collect();
     let mut done: HashSet<usize> = (0..steps.len()).filter(|i| !pending.contains(i)).collect();
     let mut waiting: Vec<usize> = todo;
-    let jobs = ctx.config.jobs().min(waiting.len()).max(1);
+    let jobs = ctx.jobs().min(waiting.len()).max(1);
     // Idle sessions; `opened` counts them and those running a step.
     let mut pool: Vec<Client> = Vec::new();
     let mut opened = 0;

@@ -244,7 +244,7 @@ async fn sync_locked(
         since: since.map(Arc::from),
         tables: tables.clone(),
         batching: batch::Batching::of(&ctx, plan.key_namespace, true),
-        uploader: crate::blob::Uploader::for_tables(&ctx.config, &tables).await?,
+        uploader: crate::blob::Uploader::for_tables(&ctx.config, ctx.jobs(), &tables).await?,
         names: Arc::new(BlobNames::of(&ctx.config.blobs)?),
         events: events.clone(),
         cancel,
@@ -1053,7 +1053,7 @@ impl Pool {
                 .enumerate()
                 .collect::<std::collections::VecDeque<_>>(),
         ));
-        let jobs = self.ctx.config.jobs().min(n).max(1);
+        let jobs = self.ctx.jobs().min(n).max(1);
         let mut set = JoinSet::new();
         for _ in 0..jobs {
             let queue = queue.clone();

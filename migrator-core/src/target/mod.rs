@@ -33,6 +33,10 @@ pub(crate) struct Rules {
     pub compare_setup: &'static str,
     /// Sessions are replaced before this age.
     pub max_session_age: Option<Duration>,
+    /// New sessions are opened no faster than this many a second.
+    pub max_new_sessions_per_second: Option<u32>,
+    /// Workers when `copy.jobs` is not set (`None`: the number of CPUs).
+    pub default_jobs: Option<usize>,
 }
 
 impl Rules {
@@ -51,6 +55,8 @@ impl Rules {
                 compare_setup: crate::conn::CANONICAL_OUTPUT,
                 // DSQL closes connections after 60 minutes.
                 max_session_age: Some(Duration::from_secs(config.dsql.max_session_seconds)),
+                max_new_sessions_per_second: Some(dsql::types::MAX_CONNECTION_RATE.value as u32),
+                default_jobs: Some(dsql::default_jobs(crate::config::cpus())),
             },
             _ => Rules {
                 one_ddl_per_transaction: false,
@@ -69,6 +75,8 @@ impl Rules {
                 ddl_setup: "SET check_function_bodies = false; SET client_min_messages = warning",
                 compare_setup: crate::conn::CANONICAL_FORMAT,
                 max_session_age: None,
+                max_new_sessions_per_second: None,
+                default_jobs: None,
             },
         }
     }

@@ -375,7 +375,7 @@ pub(crate) async fn run(
         }
     }
     work.reverse();
-    let jobs = ctx.config.jobs().min(work.len()).max(1);
+    let jobs = ctx.jobs().min(work.len()).max(1);
     let queue = Arc::new(std::sync::Mutex::new(work));
     let mut set = JoinSet::new();
     for _ in 0..jobs {

@@ -28,6 +28,23 @@ pub mod types;
 use columns::{ColumnMap, rewrite_casts};
 use measure::NumericChoice;
 
+/// Workers when `copy.jobs` is not set: [`JOBS_PER_CPU`] for each of the client's CPUs,
+/// between [`MIN_JOBS`] and [`MAX_JOBS`]. A DSQL commit waits for a quorum across
+/// availability zones, so a session spends most of its time waiting, not computing: more
+/// sessions than CPUs keep the client busy. From the rows/s against jobs curve at 0, 5 and
+/// 20 ms a commit (benches, scenario I, BENCHMARKS-dsql-latency.md): on 2 CPUs, 8 jobs were
+/// within 10% of the best at every latency, 2 jobs lost a third at 20 ms, and 32 or 64 were
+/// no faster.
+pub(crate) fn default_jobs(cpus: usize) -> usize {
+    (JOBS_PER_CPU * cpus).clamp(MIN_JOBS, MAX_JOBS)
+}
+
+/// See [`default_jobs`].
+const JOBS_PER_CPU: usize = 4;
+const MIN_JOBS: usize = 8;
+/// The most the curve measured (64 jobs hold about 194 sessions, far under DSQL's 10,000).
+const MAX_JOBS: usize = 64;
+
 /// What the target cluster supports (probed at plan time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Capabilities {
@@ -980,4 +997,15 @@ pub(crate) async fn probe(target: &tokio_postgres::Client) -> crate::error::Resu
             types::NUMERIC_MAX_PRECISION_BEFORE_2026_08
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn default_jobs_grow_with_cpus_within_the_measured_range() {
+        assert_eq!(super::default_jobs(1), 8);
+        assert_eq!(super::default_jobs(2), 8);
+        assert_eq!(super::default_jobs(6), 24);
+        assert_eq!(super::default_jobs(64), 64);
+    }
 }

@@ -343,6 +343,15 @@ pub const MAX_INDEXES: Limit = Limit {
     source: LIVE,
 };
 
+/// New connections a second (past a burst of 1,000, which the profile does not count on):
+/// the profile never opens sessions faster.
+pub const MAX_CONNECTION_RATE: Limit = Limit {
+    value: 100,
+    sqlstate: "53400",
+    message: "Unable to accept connection, rate exceeded.",
+    source: QUOTAS_PAGE,
+};
+
 /// A per-column `COLLATE` clause, even `COLLATE "C"`: DSQL compares text in C order only
 /// (live, awslabs/aurora-dsql-tools 2026-06-01).
 pub const COLLATE_REFUSED: &str = "COLLATE clause not supported";
