@@ -685,6 +685,11 @@ fn the_generated_ddl_passes_dsql_lint() {
     datasets::load_northwind(&northwind).unwrap();
     let demo = c.create_db("lint_demo").unwrap();
     fixtures::demo::load(&demo).unwrap();
+    // Every mapping of DSQL's types table: the type matrix, and an application's schema.
+    let matrix = c.create_db("lint_matrix").unwrap();
+    fixtures::type_matrix::load(&matrix).unwrap();
+    let app = c.create_db("lint_app").unwrap();
+    app.psql(APP_SCHEMA).unwrap();
     // The linter is awake: it objects to what DSQL refuses.
     assert!(!dsql_lint::lint_sql("CREATE TABLE t (id serial PRIMARY KEY)").is_empty());
     assert!(!dsql_lint::lint_sql("CREATE INDEX i ON t (v)").is_empty());
@@ -695,6 +700,8 @@ fn the_generated_ddl_passes_dsql_lint() {
         (&pagila, "identity"),
         (&northwind, "keep"),
         (&demo, "uuid"),
+        (&matrix, "keep"),
+        (&app, "uuid"),
     ] {
         let cfg = dsql_config(
             &format!("lint-{}-{strategy}", src.name()),
