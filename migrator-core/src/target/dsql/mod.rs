@@ -64,9 +64,9 @@ impl Capabilities {
     /// Whether a column of the type `rule` describes is stored as it is.
     pub fn stores(&self, rule: &types::TypeRule) -> bool {
         match (rule.column, rule.name) {
-            (_, "json") => self.json,
-            (types::Column::Probed, "jsonb") => self.jsonb,
             (types::Column::Stored, _) => true,
+            (types::Column::Probed, "json") => self.json,
+            (types::Column::Probed, "jsonb") => self.jsonb,
             _ => false,
         }
     }

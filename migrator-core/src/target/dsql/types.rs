@@ -36,6 +36,8 @@ pub const NOT_LISTED: &str =
     "not among the stored types of the types page (read 2026-12-07); issue 19 (2026-12)";
 /// The disputed `jsonb`.
 pub const ISSUE_19: &str = "stored per the types page and the live observations (2026-10-01); refused per a reading of 2026-12 (issue 19): asked of each cluster";
+/// `json`, stored since 2026-05.
+pub const JSON_SINCE_2026_05: &str = "stored per the types page and the live observations (2026-10-01); a query-runtime type before 2026-05 (the types page then: store JSON as text): asked of each cluster";
 
 /// Whether a DSQL column may have a type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,8 +48,9 @@ pub enum Column {
     /// A query-runtime type only: `CREATE TABLE` refuses a column of it
     /// ([`REFUSED_SQLSTATE`], [`refused_message`]).
     RuntimeOnly,
-    /// The sources disagree: the profile asks the cluster at plan time (a `CREATE TABLE`
-    /// inside a transaction that is rolled back) and maps it where refused.
+    /// The sources disagree, or it changed during 2026: the profile asks the cluster at
+    /// plan time (a `CREATE TABLE` inside a transaction that is rolled back) and maps it
+    /// where refused.
     Probed,
 }
 
@@ -184,7 +187,12 @@ pub static TYPES: &[TypeRule] = &[
     stored("uuid", 2950, "uuid"),
     // The 1 MiB applies to the compressed value, so some larger values fit; the profile
     // holds to the raw size, which it can measure.
-    unindexed(limited(stored("json", 114, "json"), MIB)),
+    TypeRule {
+        column: Column::Probed,
+        instead: Some(TEXT),
+        source: JSON_SINCE_2026_05,
+        ..unindexed(limited(stored("json", 114, "json"), MIB))
+    },
     TypeRule {
         column: Column::Probed,
         instead: Some(JSON),
@@ -371,8 +379,14 @@ mod tests {
                 Column::Stored => assert!(r.instead.is_none(), "{}", r.name),
                 Column::RuntimeOnly | Column::Probed => {
                     let i = r.instead.expect(r.name);
-                    // What it is stored as is itself a stored type.
-                    assert_eq!(rule_of_sql(i.type_sql).column, Column::Stored, "{}", r.name);
+                    // What it is stored as is itself a stored type, or json, which is text
+                    // where a cluster refuses it.
+                    let to = rule_of_sql(i.type_sql);
+                    assert!(
+                        to.column == Column::Stored || to.instead == Some(TEXT),
+                        "{}",
+                        r.name
+                    );
                     assert!(i.read.contains("{}"), "{}", r.name);
                 }
             }
