@@ -166,7 +166,9 @@ fn documentation_builds_without_warnings() {
 #[test]
 fn the_cli_builds_as_an_outside_package() {
     // A package outside the workspace, with the CLI's sources, depending on migrator-core
-    // by path: only what the crate makes public is visible to it.
+    // by path: only what the crate makes public is visible to it. It takes the CLI's
+    // required dependencies only, without its default `demo` feature: the `migrator` a
+    // package manager would build with --no-default-features, holding no test fixtures.
     let dir = std::env::temp_dir().join(format!("migrator-cli-outside-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("src")).unwrap();
@@ -198,7 +200,8 @@ fn the_cli_builds_as_an_outside_package() {
         dir.join("Cargo.toml"),
         format!(
             "[package]\nname = \"outside-cli\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\n\
-             [[bin]]\nname = \"outside-cli\"\npath = \"src/main.rs\"\n\n[dependencies]\n{}\n\n[workspace]\n",
+             [[bin]]\nname = \"outside-cli\"\npath = \"src/main.rs\"\n\n[features]\ndemo = []\n\n\
+             [dependencies]\n{}\n\n[workspace]\n",
             deps.join("\n")
         ),
     )
@@ -223,6 +226,11 @@ fn the_cli_builds_as_an_outside_package() {
     assert!(
         text(&help.stdout).contains("copy"),
         "{}",
+        text(&help.stdout)
+    );
+    assert!(
+        !deps.iter().any(|d| d.starts_with("fixtures")) && !text(&help.stdout).contains("demo"),
+        "the CLI without its demo feature still has the demo: {}",
         text(&help.stdout)
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -2,6 +2,7 @@
 //! progress and reports, and maps errors to exit codes (0 ok, 1 failure, 2 usage or
 //! configuration, 3 verification mismatch, 130 stopped by Ctrl-C). No SQL here.
 
+#[cfg(feature = "demo")]
 mod demo;
 mod render;
 
@@ -64,6 +65,7 @@ enum Command {
         checksums: bool,
     },
     /// Run the whole product on throwaway local databases: plan, copy, sync, verify.
+    #[cfg(feature = "demo")]
     Demo,
 }
 
@@ -209,6 +211,7 @@ async fn run(cli: Cli) -> Result<u8, Error> {
             }
             Ok(if report.is_clean() { 0 } else { 3 })
         }
+        #[cfg(feature = "demo")]
         Command::Demo => demo::run().await,
     }
 }
