@@ -3,13 +3,14 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::instrument::WithSubscriber;
 
+use crate::ddl::StepKind;
 use crate::error::{Error, ErrorKind, Result};
-use crate::plan::StepKind;
 use crate::sql::QualName;
 
 /// Something that happened during a run. Grows over time: match with a wildcard arm.
@@ -114,7 +115,7 @@ pub enum Event {
         /// The table.
         table: QualName,
         /// The verdict.
-        verdict: crate::verify::Verdict,
+        verdict: Verdict,
     },
 }
 
@@ -264,4 +265,26 @@ impl<T> Drop for RunHandle<T> {
             self.cancel.cancel();
         }
     }
+}
+
+/// A table's verdict (the verify report's, and [`Event::TableVerified`]'s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Verdict {
+    /// Source and target agree.
+    Match,
+    /// The row counts differ.
+    CountMismatch,
+    /// The table does not exist in the target.
+    Missing,
+    /// Rows point at missing parents through a foreign key the target does not enforce.
+    Orphans,
+    /// Values moved to the blob store differ from the source's, or their objects are
+    /// missing or differ.
+    BlobMismatch,
+    /// Same row counts, but rows differ (`--checksums`): the verify report's table verdict names the rows.
+    ContentMismatch,
+    /// A sequence or identity would hand out a value the table already holds.
+    SequenceBehind,
 }

@@ -6,7 +6,7 @@
 use bytes::BytesMut;
 
 use crate::copy::batch::{Built, target_tuple};
-use crate::copy::frames::{self, RowScanner, Tuple, TupleReader};
+use crate::frames::{self, RowScanner, Tuple, TupleReader};
 use crate::transform::keys;
 use crate::{Config, Endpoint};
 

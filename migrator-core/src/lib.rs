@@ -109,24 +109,32 @@
 
 mod blob;
 mod catalog;
+mod chunk;
 mod config;
 mod conn;
 mod context;
 mod copy;
+mod ddl;
+mod digest;
 mod error;
 mod events;
 mod faults;
+mod findings;
+mod frames;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod hash;
 pub mod plan;
 mod retry;
+mod snapshot;
 mod sql;
 mod state;
 mod sync;
 mod target;
 mod transform;
 pub mod verify;
+mod watermark;
 
 use std::sync::Arc;
 

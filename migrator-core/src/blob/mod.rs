@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-use crate::config::{BlobsConfig, S3Config};
+use crate::config::{BlobsConfig, S3Config, StoreUrl};
 use crate::error::{Error, ErrorKind, Result};
 
 /// What a store knows about an object without reading it.
@@ -55,46 +55,6 @@ pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
 }
 
-/// A parsed store URL: `s3://bucket[/prefix]` or `file:///path`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum StoreUrl {
-    S3 { bucket: String, prefix: String },
-    Local { path: std::path::PathBuf },
-}
-
-impl StoreUrl {
-    pub fn parse(url: &str) -> Result<StoreUrl> {
-        let bad = |why: &str| Error::config(format!("blobs.store {url:?}: {why}"));
-        if let Some(rest) = url.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(bad("no bucket (expected s3://bucket/prefix)"));
-            }
-            Ok(StoreUrl::S3 {
-                bucket: bucket.to_string(),
-                prefix: prefix.trim_matches('/').to_string(),
-            })
-        } else if let Some(path) = url.strip_prefix("file://") {
-            if !path.starts_with('/') {
-                return Err(bad("a file:// store needs an absolute path (file:///path)"));
-            }
-            Ok(StoreUrl::Local {
-                path: path.trim_end_matches('/').into(),
-            })
-        } else {
-            Err(bad("expected s3://bucket/prefix or file:///path"))
-        }
-    }
-
-    /// The prefix keys start with (S3: the URL's path; a directory: none).
-    pub fn prefix(&self) -> &str {
-        match self {
-            StoreUrl::S3 { prefix, .. } => prefix,
-            StoreUrl::Local { .. } => "",
-        }
-    }
-}
-
 /// Opens the configured store, or `None` when no blob column is configured.
 pub(crate) async fn open(config: &BlobsConfig) -> Result<Option<Arc<dyn BlobStore>>> {
     let Some(url) = &config.store else {
@@ -128,31 +88,6 @@ pub(crate) fn object_key(
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join("/")
-}
-
-/// Checks a key template: known placeholders only, and `{sha256}` present (objects are
-/// content-addressed: that is what makes re-uploads safe and identical values shared).
-pub(crate) fn check_template(template: &str) -> Result<()> {
-    if !template.contains("{sha256}") {
-        return Err(Error::config(format!(
-            "blobs.key_template {template:?} must contain {{sha256}}: objects are named by content"
-        )));
-    }
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        let close = rest[open..].find('}').map(|c| open + c).ok_or_else(|| {
-            Error::config(format!("blobs.key_template {template:?}: unclosed {{"))
-        })?;
-        let name = &rest[open + 1..close];
-        if !["prefix", "schema", "table", "column", "sha256"].contains(&name) {
-            return Err(Error::config(format!(
-                "blobs.key_template {template:?}: unknown placeholder {{{name}}} \
-                 (use {{prefix}}, {{schema}}, {{table}}, {{column}}, {{sha256}})"
-            )));
-        }
-        rest = &rest[close + 1..];
-    }
-    Ok(())
 }
 
 /// Keys known to exist in the store during this run, so a value seen again is neither
@@ -227,14 +162,14 @@ pub(crate) struct Uploader {
 }
 
 impl Uploader {
-    /// The uploader of a run: `None` unless a store is configured and one of `tables` has
-    /// values that go to it.
-    pub(crate) async fn for_tables(
+    /// The uploader of a run: `None` unless a store is configured and the run has values
+    /// that go to it (`needed`).
+    pub(crate) async fn for_run(
         config: &crate::config::Config,
         jobs: usize,
-        tables: &[crate::plan::TablePlan],
+        needed: bool,
     ) -> Result<Option<Arc<Uploader>>> {
-        if !tables.iter().any(crate::plan::TablePlan::has_blobs) {
+        if !needed {
             return Ok(None);
         }
         match open(&config.blobs).await? {
@@ -355,37 +290,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn store_urls() {
-        assert_eq!(
-            StoreUrl::parse("s3://docs/app/blobs/").unwrap(),
-            StoreUrl::S3 {
-                bucket: "docs".into(),
-                prefix: "app/blobs".into()
-            }
-        );
-        assert_eq!(
-            StoreUrl::parse("s3://docs").unwrap(),
-            StoreUrl::S3 {
-                bucket: "docs".into(),
-                prefix: String::new()
-            }
-        );
-        assert_eq!(
-            StoreUrl::parse("file:///var/blobs/").unwrap(),
-            StoreUrl::Local {
-                path: "/var/blobs".into()
-            }
-        );
-        for bad in ["s3://", "file://relative", "https://x", "docs"] {
-            let e = StoreUrl::parse(bad).unwrap_err();
-            assert!(e.to_string().contains("blobs.store"), "{e}");
-        }
-    }
-
-    #[test]
     fn keys_and_templates() {
         let t = "{prefix}/{table}/{column}/{sha256}";
-        check_template(t).unwrap();
+        crate::config::check_template(t).unwrap();
         assert_eq!(
             object_key(t, "app", "public", "public.doc", "data", "ab12"),
             "app/public.doc/data/ab12"
@@ -394,9 +301,6 @@ mod tests {
             object_key(t, "", "public", "public.doc", "data", "ab12"),
             "public.doc/data/ab12"
         );
-        assert!(check_template("{prefix}/{table}").is_err());
-        let e = check_template("{prefix}/{tabel}/{sha256}").unwrap_err();
-        assert!(e.to_string().contains("{tabel}"), "{e}");
         assert_eq!(
             hex::encode(sha256(b"")),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

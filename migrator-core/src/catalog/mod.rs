@@ -8,12 +8,11 @@ mod queries;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use globset::{Glob, GlobMatcher};
 use tokio_postgres::{Client, Row};
 
 pub(crate) use model::*;
 
-use crate::config::TableSelection;
+use crate::config::TableFilter;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sql::{QualName, ident, literal};
 
@@ -32,73 +31,6 @@ const PG_TRIGGER: u32 = 2620;
 const PG_EXTENSION: u32 = 3079;
 const PG_POLICY: u32 = 3256;
 const PG_STATISTIC_EXT: u32 = 3381;
-
-/// The include/exclude table patterns, compiled.
-#[derive(Debug, Clone)]
-pub(crate) struct TableFilter {
-    /// `(pattern as written, matcher on schema.name, matcher on the schema part if given)`
-    include: Vec<(String, GlobMatcher, Option<GlobMatcher>)>,
-    exclude: Vec<GlobMatcher>,
-}
-
-impl TableFilter {
-    /// Compiles `[tables]` patterns. A pattern is `schema.table` with `*` and `?` wildcards;
-    /// a pattern without a dot matches that table name in any schema.
-    pub(crate) fn new(sel: &TableSelection) -> Result<TableFilter> {
-        let mut include = Vec::new();
-        for p in &sel.include {
-            let schema = match p.split_once('.') {
-                Some((schema, _)) => Some(Self::glob(schema, p)?),
-                None => None,
-            };
-            include.push((p.clone(), Self::glob(&Self::full_pattern(p), p)?, schema));
-        }
-        let exclude = sel
-            .exclude
-            .iter()
-            .map(|p| Self::glob(&Self::full_pattern(p), p))
-            .collect::<Result<_>>()?;
-        Ok(TableFilter { include, exclude })
-    }
-
-    /// Checks that a pattern compiles.
-    pub(crate) fn check_pattern(p: &str) -> Result<()> {
-        Self::glob(&Self::full_pattern(p), p).map(|_| ())
-    }
-
-    fn full_pattern(p: &str) -> String {
-        if p.contains('.') {
-            p.to_string()
-        } else {
-            format!("*.{p}")
-        }
-    }
-
-    fn glob(pattern: &str, original: &str) -> Result<GlobMatcher> {
-        if original.trim().is_empty() {
-            return Err(Error::config("empty table pattern in [tables]"));
-        }
-        Glob::new(pattern)
-            .map(|g| g.compile_matcher())
-            .map_err(|e| Error::config(format!("bad table pattern '{original}': {}", e.kind())))
-    }
-
-    /// Whether a relation is selected.
-    pub(crate) fn matches(&self, name: &QualName) -> bool {
-        let s = name.to_string();
-        (self.include.is_empty() || self.include.iter().any(|(_, g, _)| g.is_match(&s)))
-            && !self.exclude.iter().any(|g| g.is_match(&s))
-    }
-
-    /// Whether a schema is named by an include pattern (or there are none).
-    fn schema_selected(&self, schema: &str) -> bool {
-        self.include.is_empty()
-            || self
-                .include
-                .iter()
-                .any(|(_, _, g)| g.as_ref().is_some_and(|g| g.is_match(schema)))
-    }
-}
 
 async fn query(client: &Client, sql: &str) -> Result<Vec<Row>> {
     client
@@ -233,14 +165,16 @@ pub(crate) async fn load(client: &Client, filter: &TableFilter) -> Result<Catalo
     cat.views = views;
 
     // Include patterns must each match something.
-    for (original, glob, _) in &filter.include {
-        let hit = cat.tables.iter().any(|t| glob.is_match(t.name.to_string()))
-            || cat.views.iter().any(|v| glob.is_match(v.name.to_string()));
-        if !hit {
-            return Err(Error::config(format!(
-                "tables.include pattern '{original}' matches no table or view in the source"
-            )));
-        }
+    let names: Vec<QualName> = cat
+        .tables
+        .iter()
+        .map(|t| t.name.clone())
+        .chain(cat.views.iter().map(|v| v.name.clone()))
+        .collect();
+    if let Some(original) = filter.include_matching_none(&names) {
+        return Err(Error::config(format!(
+            "tables.include pattern '{original}' matches no table or view in the source"
+        )));
     }
 
     let mut schema_names: BTreeSet<String> = cat

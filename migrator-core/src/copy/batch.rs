@@ -15,16 +15,17 @@ use crate::Ctx;
 use crate::blob::{PendingObject, Uploader};
 use crate::config::DsqlWrite;
 use crate::context::Purpose;
-use crate::copy::frames::{self, Tuple, TupleReader};
 use crate::copy::pipe::Moved;
+use crate::digest;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::EventSink;
+use crate::frames::{self, Tuple, TupleReader};
+use crate::hash::{self, Fingerprint};
 use crate::plan::{Chunk, TablePlan};
 use crate::retry::RetryPolicy;
 use crate::sql::{ident, literal};
 use crate::state;
 use crate::transform::keys;
-use crate::verify::digest::{self, Fingerprint};
 
 /// Bind parameters one statement may carry.
 const MAX_PARAMS: usize = 65_535;
@@ -311,7 +312,7 @@ pub(crate) async fn copy_chunk(
     // Manifest rows share the budget: the part, its row digests, the chunk.
     let max_data_rows = batching.max_rows.saturating_sub(3).max(1);
     let mut hasher =
-        (batching.fingerprints && progress.next_part == 0).then(digest::ChunkHasher::default);
+        (batching.fingerprints && progress.next_part == 0).then(hash::ChunkHasher::default);
     let range_field = digest::range_field(t).filter(|_| batching.fingerprints);
     let mut pending = Pending::default();
     let mut part = progress.next_part;
@@ -319,7 +320,7 @@ pub(crate) async fn copy_chunk(
     while let Some(data) = stream.next().await {
         reader.push(&data.map_err(src_err)?);
         while let Some(src) = reader.next_tuple()? {
-            let hash = digest::row_hash(frames::leading_fields(&src.raw, t.read.len()));
+            let hash = hash::row_hash(frames::leading_fields(&src.raw, t.read.len()));
             let key = range_field
                 .and_then(|f| src.field(f))
                 .and_then(|v| keys::binary_int(v).ok());
@@ -377,7 +378,7 @@ pub(crate) async fn copy_chunk(
         .map_err(|e| e.with_table(&t.name).with_chunk(chunk.no))?;
     // A chunk resumed in a later run holds rows of two snapshots: no fingerprint (sync
     // then compares its rows with the target's).
-    let fp = hasher.map(digest::ChunkHasher::finish);
+    let fp = hasher.map(hash::ChunkHasher::finish);
     let rows = progress.rows + moved.rows + batch.tuples.len() as u64;
     let totals = (
         rows,
@@ -888,6 +889,7 @@ pub(crate) fn example_table() -> TablePlan {
         chunks: Vec::new(),
         est_rows: 0,
         est_bytes: 0,
+        watermark: None,
     }
 }
 

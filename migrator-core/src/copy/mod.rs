@@ -5,10 +5,8 @@
 //! after all data), and marks the run finished.
 
 pub(crate) mod batch;
-pub(crate) mod frames;
 pub(crate) mod pipe;
 pub(crate) mod post;
-pub(crate) mod snapshot;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -22,10 +20,12 @@ use tracing::instrument::WithSubscriber;
 
 use crate::Ctx;
 use crate::context::Purpose;
+use crate::ddl::Phase;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventSink, Stage};
-use crate::plan::{Chunk, Chunking, Phase, Plan, TablePlan};
+use crate::plan::{Chunk, Chunking, Continuing, Plan, TablePlan};
 use crate::retry::RetryPolicy;
+use crate::snapshot;
 use crate::state::{self, RunLock};
 
 /// What a copy did.
@@ -77,7 +77,12 @@ pub(crate) async fn run(
     if let Some(e) = plan.refusal() {
         return Err(e);
     }
-    let lock = RunLock::acquire(&ctx, &events).await?;
+    let lock = RunLock::acquire(
+        ctx.target_session(Purpose::Plain).await?,
+        ctx.rules.advisory_locks,
+        &events,
+    )
+    .await?;
     let result = copy_locked(ctx, plan, restart, events.clone(), cancel, started).await;
     lock.release().await;
     result
@@ -101,34 +106,8 @@ async fn copy_locked(
     }
     let mut manifest = state::load(&control).await?;
     if let Some(m) = &manifest {
-        if m.source_id != source_id {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                "the target's manifest was written by a run from another source database: \
-                 use --restart to start over",
-            ));
-        }
-        let namespace = plan.key_namespace.map(|n| n.to_string());
-        if m.key_namespace != namespace {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                "the earlier run on this target used other key settings (keys.strategy or \
-                 keys.namespace): repeat it with the same config, or use --restart",
-            ));
-        }
-        if m.data_only != plan.data_only {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                format!(
-                    "the earlier run on this target was {}: repeat the same command, or use --restart",
-                    if m.data_only {
-                        "--data-only"
-                    } else {
-                        "not --data-only"
-                    }
-                ),
-            ));
-        }
+        // Checked now, before anything is written; the chunks are taken after the schema.
+        plan.continuing(m, &source_id, Continuing::Copy)?;
     }
     let mut summary = CopySummary {
         tables: plan.tables.len(),
@@ -149,7 +128,7 @@ async fn copy_locked(
         manifest = state::load(&control).await?;
     }
     let manifest = manifest.ok_or_else(|| Error::internal("manifest missing after creation"))?;
-    let pre_data: Vec<&crate::plan::Step> = plan
+    let pre_data: Vec<&crate::ddl::Step> = plan
         .steps
         .iter()
         .filter(|s| s.phase == Phase::PreData && !manifest.steps_done.contains(&s.id))
@@ -188,8 +167,7 @@ async fn copy_locked(
     }
 
     // The chunks come from the manifest: an earlier run's cut is kept.
-    let mut tables: Vec<TablePlan> = plan.tables.clone();
-    manifest.cut(&mut tables, "the source schema changed: use --restart")?;
+    let tables = plan.continuing(&manifest, &source_id, Continuing::Copy)?;
     // A page-chunked table cannot mix chunks from two snapshots (rows move between pages):
     // if it is partly done, it is redone whole.
     for t in &tables {
@@ -254,8 +232,11 @@ async fn copy_locked(
     // One snapshot for every reader.
     let snapshot = snapshot::export(&coordinator).await?;
     // Watermarks as of the first run's snapshot: every row copied is at least that old.
-    let marks = crate::sync::watermark_columns(&ctx, &coordinator, &tables).await?;
-    let recorded: Vec<String> = crate::sync::watermark_values(&coordinator, &tables, &marks)
+    let marks: Vec<_> = tables
+        .iter()
+        .filter_map(|t| t.watermark.as_ref().map(|w| (&t.name, w)))
+        .collect();
+    let recorded: Vec<String> = crate::watermark::values(&coordinator, &marks)
         .await?
         .iter()
         .map(|(name, value)| state::watermark_sql(name, value.as_deref(), false))
@@ -281,7 +262,7 @@ async fn copy_locked(
     let mut table_costs: HashMap<crate::sql::QualName, u64> = HashMap::new();
     for t in &tables {
         *table_costs.entry(t.target.clone()).or_default() +=
-            crate::plan::chunk::copy_cost(t.est_bytes, t.est_rows);
+            crate::chunk::copy_cost(t.est_bytes, t.est_rows);
     }
     let tables = Arc::new(tables);
     // Batched writes: every table on a target with per-transaction limits; elsewhere only
@@ -289,7 +270,12 @@ async fn copy_locked(
     let batching = Writes {
         all: ctx.rules.batched(),
         batching: batch::Batching::of(&ctx, plan.key_namespace, ctx.config.copy.fingerprints),
-        uploader: crate::blob::Uploader::for_tables(&ctx.config, ctx.jobs(), &tables).await?,
+        uploader: crate::blob::Uploader::for_run(
+            &ctx.config,
+            ctx.jobs(),
+            tables.iter().any(TablePlan::has_blobs),
+        )
+        .await?,
     };
     // The post-data steps run beside the copy: each waits for the rows it needs (see
     // `post::DataGate`), reported by the workers as each table's last chunk commits.
@@ -375,7 +361,7 @@ async fn create_schema(
         .iter()
         .chain(state::MANIFEST_POSTGRES_DDL)
         .map(|s| s.to_string());
-    for s in manifest.chain(state::manifest_rows(plan, source_id, 1000)) {
+    for s in manifest.chain(state::manifest_rows(&plan.new_run(source_id), 1000)) {
         tx.batch_execute(&s)
             .await
             .map_err(|e| Error::db(ErrorKind::Target, "creating the manifest", e))?;
@@ -458,7 +444,7 @@ async fn create_manifest_stepwise(
             }
         }
     }
-    for sql in state::manifest_rows(plan, source_id, batch) {
+    for sql in state::manifest_rows(&plan.new_run(source_id), batch) {
         crate::retry::retrying(
             RetryPolicy::default(),
             "creating the manifest",
@@ -536,7 +522,7 @@ async fn load_levels(
             .into(),
     });
     let names: Vec<String> = tables.iter().map(|t| t.name.to_string()).collect();
-    let level = fk_levels(control, &names).await?;
+    let level = crate::target::fk_levels(control, &names).await?;
     let top = level.iter().copied().max().unwrap_or(0);
     let mut out: Vec<Vec<WorkItem>> = vec![Vec::new(); top + 1];
     for w in pending {
@@ -544,66 +530,6 @@ async fn load_levels(
     }
     out.retain(|l| !l.is_empty());
     Ok((out, false))
-}
-
-/// Each table's level in the target's foreign-key graph (`names`: the tables as the target
-/// names them): 0 for a table that references none of the others, else one more than its
-/// highest parent; tables in a foreign-key cycle share the level above all others.
-pub(crate) async fn fk_levels(control: &Client, names: &[String]) -> Result<Vec<usize>> {
-    let rows = control
-        .query(
-            "SELECT cn.nspname || '.' || cr.relname, fn.nspname || '.' || fr.relname \
-             FROM pg_catalog.pg_constraint c \
-             JOIN pg_catalog.pg_class cr ON cr.oid = c.conrelid \
-             JOIN pg_catalog.pg_namespace cn ON cn.oid = cr.relnamespace \
-             JOIN pg_catalog.pg_class fr ON fr.oid = c.confrelid \
-             JOIN pg_catalog.pg_namespace fn ON fn.oid = fr.relnamespace \
-             WHERE c.contype = 'f' AND c.conrelid <> c.confrelid",
-            &[],
-        )
-        .await
-        .map_err(|e| Error::db(ErrorKind::Target, "reading target foreign keys", e))?;
-    let mut parents: HashMap<usize, HashSet<usize>> = HashMap::new();
-    for r in rows {
-        let (child, parent): (String, String) = (r.get(0), r.get(1));
-        // Several tables may share a target name (partitions merged into one table).
-        for c in (0..names.len()).filter(|&i| names[i] == child) {
-            for p in (0..names.len()).filter(|&i| names[i] == parent) {
-                parents.entry(c).or_default().insert(p);
-            }
-        }
-    }
-    let mut level = vec![usize::MAX; names.len()];
-    for _ in 0..=names.len() {
-        let mut changed = false;
-        for i in 0..names.len() {
-            let l = parents
-                .get(&i)
-                .map(|ps| ps.iter().map(|p| level[*p]).max().unwrap_or(0))
-                .map(|m| if m == usize::MAX { usize::MAX } else { m + 1 })
-                .unwrap_or(0);
-            if l != usize::MAX && l != level[i] {
-                level[i] = l;
-                changed = true;
-            }
-        }
-        if !changed {
-            break;
-        }
-    }
-    // Tables in a foreign-key cycle load last, together.
-    let top = level
-        .iter()
-        .filter(|l| **l != usize::MAX)
-        .max()
-        .copied()
-        .unwrap_or(0);
-    for l in level.iter_mut() {
-        if *l == usize::MAX {
-            *l = top + 1;
-        }
-    }
-    Ok(level)
 }
 
 /// Runs `work`, cancelling `stop` if it fails: the work beside it then stops too.

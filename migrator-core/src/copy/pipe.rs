@@ -12,11 +12,11 @@ use tokio_postgres::Client;
 
 use crate::Ctx;
 use crate::context::Purpose;
+use crate::digest;
 use crate::error::{Error, ErrorKind, Result};
 use crate::plan::{Chunk, CopyFormat, TablePlan};
 use crate::sql::ident;
 use crate::state;
-use crate::verify::digest;
 
 /// Buffers in flight between reader and writer, per chunk.
 const IN_FLIGHT: usize = 4;
@@ -120,15 +120,15 @@ pub(crate) async fn copy_chunk(
     let (tx_buf, mut rx_buf) = tokio::sync::mpsc::channel::<Bytes>(IN_FLIGHT);
     // The chunk's fingerprint, from the bytes as they pass.
     let mut scanner = fingerprints.then(|| {
-        crate::copy::frames::RowScanner::new(
+        crate::frames::RowScanner::new(
             table.format == CopyFormat::Binary,
             digest::range_field(table),
         )
     });
     // A key-range chunk keeps each row's digest too, for sync.
     let mut hasher = match digest::range_field(table) {
-        Some(_) => digest::ChunkHasher::keeping_rows(),
-        None => digest::ChunkHasher::default(),
+        Some(_) => crate::hash::ChunkHasher::keeping_rows(),
+        None => crate::hash::ChunkHasher::default(),
     };
     // Digest blocks already stored, and the digests in them.
     let (mut blocks, mut stored) = (0i32, 0i64);

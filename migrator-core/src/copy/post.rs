@@ -17,9 +17,9 @@ use tracing::instrument::WithSubscriber;
 
 use crate::Ctx;
 use crate::context::Purpose;
+use crate::ddl::{Action, Step, StepKind};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventSink};
-use crate::plan::{Action, Step, StepKind};
 use crate::retry::RetryPolicy;
 use crate::sql::QualName;
 use crate::state;
@@ -330,7 +330,7 @@ fn start_order(waiting: &mut [usize], steps: &[Step], table_costs: &HashMap<Qual
     });
 }
 
-/// What a step's table costs to copy (see [`crate::plan::chunk::copy_cost`]), which is
+/// What a step's table costs to copy (see [`crate::chunk::copy_cost`]), which is
 /// how long its index builds, validations and `ANALYZE` take relative to other tables'.
 fn cost(table_costs: &HashMap<QualName, u64>, step: &Step) -> u64 {
     step.table()
@@ -590,7 +590,7 @@ async fn sequence_target(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::StepSpec;
+    use crate::ddl::StepSpec;
 
     fn step(id: &str, kind: StepKind, sql: &str, table: Option<&QualName>) -> StepSpec {
         let spec = StepSpec::new(id.into(), kind, vec![sql.into()]);
@@ -606,7 +606,7 @@ mod tests {
             QualName::new("public", "small"),
             QualName::new("public", "big"),
         );
-        let steps = crate::plan::order_steps(
+        let steps = crate::ddl::order(
             vec![
                 step(
                     "analyze:a_small",
@@ -646,7 +646,7 @@ mod tests {
     fn only_index_builds_share_a_table() {
         let t = QualName::new("public", "t");
         let u = QualName::new("public", "u");
-        let s = crate::plan::order_steps(
+        let s = crate::ddl::order(
             vec![
                 step(
                     "index:a",
@@ -699,7 +699,7 @@ mod tests {
             QualName::new("public", "u"),
             QualName::new("public", "parted"),
         );
-        let s = crate::plan::order_steps(
+        let s = crate::ddl::order(
             vec![
                 step(
                     "index:t",

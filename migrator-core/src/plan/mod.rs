@@ -2,19 +2,15 @@
 //! DDL steps in dependency order, and every compatibility finding with what will be done
 //! about it. Building a plan reads both sides and changes nothing anywhere.
 
-pub(crate) mod chunk;
-mod steps;
-
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use tokio_postgres::Client;
 
-pub use chunk::{Chunk, Chunking};
-#[cfg(test)]
-pub(crate) use steps::order as order_steps;
-pub(crate) use steps::{Action, StepSpec};
-pub use steps::{Phase, Step, StepKind};
+pub use crate::chunk::{Chunk, Chunking};
+use crate::ddl::OmittedForeignKey;
+pub use crate::ddl::{Phase, Step, StepKind};
+pub use crate::findings::{Finding, Severity};
 
 use crate::catalog::{Catalog, Table};
 use crate::config::{Config, Profile};
@@ -68,6 +64,9 @@ pub struct TablePlan {
     pub(crate) chunks: Vec<Chunk>,
     pub(crate) est_rows: i64,
     pub(crate) est_bytes: i64,
+    /// The table's watermark column, when sync selects its changed rows by one.
+    #[serde(skip)]
+    pub(crate) watermark: Option<crate::watermark::Watermark>,
 }
 
 /// A read field whose value goes to the blob store.
@@ -82,9 +81,9 @@ pub(crate) struct BlobField {
 }
 
 impl TablePlan {
-    /// The estimated copy cost of one of its chunks (see [`chunk::copy_cost`]).
+    /// The estimated copy cost of one of its chunks (see [`crate::chunk::copy_cost`]).
     pub(crate) fn chunk_cost(&self) -> u64 {
-        chunk::copy_cost(self.est_bytes, self.est_rows) / self.chunks.len().max(1) as u64
+        crate::chunk::copy_cost(self.est_bytes, self.est_rows) / self.chunks.len().max(1) as u64
     }
 
     /// Whether values of this table go to the blob store.
@@ -124,64 +123,6 @@ impl TablePlan {
     pub fn estimated_bytes(&self) -> i64 {
         self.est_bytes
     }
-}
-
-/// How serious a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Severity {
-    /// Worth knowing; nothing is lost.
-    Info,
-    /// Something is mapped, skipped or changed; the run goes on.
-    Warning,
-    /// The run cannot go ahead until this is fixed.
-    Error,
-}
-
-/// A compatibility finding: what is at fault and what will be done about it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Finding {
-    pub(crate) severity: Severity,
-    pub(crate) object: String,
-    pub(crate) message: String,
-}
-
-impl Finding {
-    pub(crate) fn new(
-        severity: Severity,
-        object: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Finding {
-        Finding {
-            severity,
-            object: object.into(),
-            message: message.into(),
-        }
-    }
-    /// Severity.
-    pub fn severity(&self) -> Severity {
-        self.severity
-    }
-    /// The object concerned (`schema.table`, `extension x`, ...).
-    pub fn object(&self) -> &str {
-        &self.object
-    }
-    /// What was found and what will be done.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-/// A foreign key the target does not get (omitted by config, or the target lacks them):
-/// recorded in the manifest so verify can count orphans.
-#[derive(Debug, Clone)]
-pub(crate) struct OmittedForeignKey {
-    pub name: String,
-    pub child: QualName,
-    pub columns: Vec<String>,
-    pub parent: QualName,
-    pub parent_columns: Vec<String>,
 }
 
 /// Facts about one server, for the plan's header.
@@ -348,7 +289,7 @@ pub(crate) async fn for_sessions(
     target: &Client,
     data_only: bool,
 ) -> Result<(Plan, Catalog)> {
-    let filter = crate::catalog::TableFilter::new(&ctx.config.tables)?;
+    let filter = crate::config::TableFilter::new(&ctx.config.tables)?;
     let cat = crate::catalog::load(source, &filter).await?;
     let tinfo = crate::state::inspect(target, &cat, data_only).await?;
     let caps = match ctx.profile {
@@ -437,25 +378,7 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
         ));
     }
 
-    for w in &config.sync.watermarks {
-        let name = QualName::parse(&w.table);
-        let Some(t) = cat.data_tables().find(|t| t.name == name) else {
-            return Err(crate::error::Error::config(format!(
-                "sync.watermarks names table {name}, which this migration does not copy"
-            )));
-        };
-        if !t.columns.iter().any(|c| c.name == w.column) {
-            return Err(crate::error::Error::config(format!(
-                "sync.watermarks: table {name} has no column {}",
-                w.column
-            )));
-        }
-        if t.pk_columns.is_empty() {
-            return Err(crate::error::Error::config(format!(
-                "sync.watermarks: table {name} has no primary key, which watermark sync needs to match rows"
-            )));
-        }
-    }
+    let watermarks = watermarks(cat, config)?;
     let blob_columns = crate::transform::blobs::resolve(cat, &config.blobs)?;
     if data_only && !blob_columns.is_empty() {
         return Err(crate::error::Error::config(
@@ -466,7 +389,7 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
         .blobs
         .store
         .as_deref()
-        .map(crate::blob::StoreUrl::parse)
+        .map(crate::config::StoreUrl::parse)
         .transpose()?;
     for b in &blob_columns {
         findings.push(blob_finding(source, b, config, store.as_ref()).await?);
@@ -521,9 +444,14 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
                 let Some(map) = rendered.tables.get_mut(&t.oid) else {
                     continue;
                 };
-                let (chunking, chunks) =
-                    chunk::plan_chunks(source, t, chunk_bytes, cat.server_version_num, false)
-                        .await?;
+                let (chunking, chunks) = crate::chunk::plan_chunks(
+                    source,
+                    t,
+                    chunk_bytes,
+                    cat.server_version_num,
+                    false,
+                )
+                .await?;
                 let fields = fold_blobs(
                     t,
                     &blob_columns,
@@ -571,6 +499,7 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
                     chunks,
                     est_rows: t.est_rows,
                     est_bytes: t.bytes,
+                    watermark: watermarks.get(&t.oid).cloned(),
                 });
                 findings.extend(crate::target::dsql::measure::size_findings(source, t, map).await?);
             }
@@ -587,7 +516,7 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
         _ => {
             for t in cat.data_tables() {
                 let (chunking, chunks) =
-                    chunk::plan_chunks(source, t, chunk_bytes, cat.server_version_num, true)
+                    crate::chunk::plan_chunks(source, t, chunk_bytes, cat.server_version_num, true)
                         .await?;
                 let tt = tcat.table(t.oid).unwrap_or(t);
                 let columns = copy_columns(tt, tinfo, data_only);
@@ -636,6 +565,7 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
                     chunks,
                     est_rows: t.est_rows,
                     est_bytes: t.bytes,
+                    watermark: watermarks.get(&t.oid).cloned(),
                 });
             }
             if data_only {
@@ -659,9 +589,9 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
 
     let mut specs = specs;
     if !config.copy.analyze {
-        specs.retain(|s| s.kind != steps::StepKind::Analyze);
+        specs.retain(|s| s.kind != StepKind::Analyze);
     }
-    let steps = steps::order(specs, &cat.deps)?;
+    let steps = crate::ddl::order(specs, &cat.deps)?;
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let resume = tinfo.manifest.as_ref().map(|m| ResumeInfo {
         chunks_done: m.chunks_done,
@@ -679,6 +609,42 @@ pub(crate) async fn build(source: &Client, input: PlanInput<'_>) -> Result<Plan>
         omitted_foreign_keys,
         key_namespace,
     })
+}
+
+/// The configured watermark of each table, checked: the table is copied, has the column
+/// and a primary key (to match its rows).
+fn watermarks(
+    cat: &Catalog,
+    config: &Config,
+) -> Result<HashMap<crate::catalog::Oid, crate::watermark::Watermark>> {
+    let mut out = HashMap::new();
+    for w in &config.sync.watermarks {
+        let name = QualName::parse(&w.table);
+        let Some(t) = cat.data_tables().find(|t| t.name == name) else {
+            return Err(Error::config(format!(
+                "sync.watermarks names table {name}, which this migration does not copy"
+            )));
+        };
+        let Some(c) = t.columns.iter().find(|c| c.name == w.column) else {
+            return Err(Error::config(format!(
+                "sync.watermarks: table {name} has no column {}",
+                w.column
+            )));
+        };
+        if t.pk_columns.is_empty() {
+            return Err(Error::config(format!(
+                "sync.watermarks: table {name} has no primary key, which watermark sync needs to match rows"
+            )));
+        }
+        out.insert(
+            t.oid,
+            crate::watermark::Watermark {
+                column: c.name.clone(),
+                type_sql: c.type_sql.clone(),
+            },
+        );
+    }
+    Ok(out)
 }
 
 /// The source types of a table's key columns.
@@ -773,7 +739,7 @@ async fn blob_finding(
     source: &Client,
     b: &crate::transform::blobs::BlobColumnPlan,
     config: &crate::config::Config,
-    store: Option<&crate::blob::StoreUrl>,
+    store: Option<&crate::config::StoreUrl>,
 ) -> Result<Finding> {
     let col = ident(&b.column);
     let row = source
@@ -970,6 +936,108 @@ fn compatible(a: &str, b: &str) -> bool {
     let fa = family(a);
     let fb = family(b);
     (!fa.is_empty() && fa == fb) || fb == "text" || (fa == "number" && fb == "float")
+}
+
+impl Plan {
+    /// What the manifest records of a run of this plan.
+    pub(crate) fn new_run<'a>(&'a self, source_id: &'a str) -> crate::state::NewRun<'a> {
+        crate::state::NewRun {
+            source_id,
+            source_url: self.source.url(),
+            profile: self.profile.name(),
+            data_only: self.data_only,
+            key_namespace: self.key_namespace,
+            chunks: self
+                .tables
+                .iter()
+                .map(|t| (&t.name, &t.chunking, t.chunks.as_slice()))
+                .collect(),
+            omitted_foreign_keys: &self.omitted_foreign_keys,
+        }
+    }
+}
+
+/// Which stage continues an earlier run's manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Continuing {
+    /// A copy resuming (or finishing) an interrupted one.
+    Copy,
+    /// A sync after a finished copy.
+    Sync,
+}
+
+impl Plan {
+    /// The one check that a run may continue what the target's manifest records: the same
+    /// source database, key settings and `--data-only`, every table of the plan in the
+    /// manifest, and for a sync a finished copy. Returns the plan's tables with the chunks
+    /// the manifest recorded (an earlier run's cut is kept).
+    pub(crate) fn continuing(
+        &self,
+        manifest: &crate::state::Manifest,
+        source_id: &str,
+        stage: Continuing,
+    ) -> Result<Vec<TablePlan>> {
+        let conflict = |m: String| Err(Error::new(ErrorKind::Conflict, m));
+        let (again, new_table) = match stage {
+            Continuing::Copy => (
+                "repeat it with the same config, or use --restart",
+                "the source schema changed: use --restart",
+            ),
+            Continuing::Sync => (
+                "sync with the same config",
+                "it is new in the source: copy it with `migrator copy --restart`",
+            ),
+        };
+        if manifest.source_id != source_id {
+            return conflict(match stage {
+                Continuing::Copy => "the target's manifest was written by a run from another \
+                    source database: use --restart to start over"
+                    .into(),
+                Continuing::Sync => "the target was copied from another source database: sync \
+                    needs the same source"
+                    .into(),
+            });
+        }
+        if manifest.key_namespace != self.key_namespace.map(|n| n.to_string()) {
+            return conflict(format!(
+                "the earlier run on this target used other key settings (keys.strategy or \
+                 keys.namespace): {again}"
+            ));
+        }
+        if manifest.data_only != self.data_only {
+            return conflict(format!(
+                "the earlier run on this target was {}: {}",
+                if manifest.data_only {
+                    "--data-only"
+                } else {
+                    "not --data-only"
+                },
+                match stage {
+                    Continuing::Copy => "repeat the same command, or use --restart",
+                    Continuing::Sync => "sync the same way",
+                }
+            ));
+        }
+        if stage == Continuing::Sync && !manifest.finished {
+            return conflict(
+                "the copy into this target has not finished: run `migrator copy` again to \
+                 finish it, then sync"
+                    .into(),
+            );
+        }
+        let mut tables = self.tables.clone();
+        for t in &mut tables {
+            let Some((chunking, chunks)) = manifest.chunks.get(&t.name.to_string()) else {
+                return conflict(format!(
+                    "table {} is not in the earlier run's manifest ({new_table})",
+                    t.name
+                ));
+            };
+            t.chunking = chunking.clone();
+            t.chunks = chunks.clone();
+        }
+        Ok(tables)
+    }
 }
 
 #[cfg(test)]

@@ -9,10 +9,10 @@ use integer_encoding::VarInt;
 use tokio_postgres::{Client, GenericClient};
 
 use crate::catalog::Catalog;
+use crate::chunk::{Chunk, Chunking};
 use crate::error::{Error, ErrorKind, Result};
-use crate::plan::{Chunk, Chunking, Plan};
+use crate::hash::Fingerprint;
 use crate::sql::{QualName, literal};
-use crate::verify::digest::Fingerprint;
 
 /// Manifest layout version.
 const FORMAT: i32 = 4;
@@ -262,12 +262,14 @@ struct Lease {
 
 impl RunLock {
     /// Takes the target's run lock, or says who holds it.
+    /// `client` is a session of its own, held as long as the lock; `advisory`: the target
+    /// has session-level advisory locks (else the lock is a lease row with a heartbeat).
     pub(crate) async fn acquire(
-        ctx: &crate::Ctx,
+        client: Client,
+        advisory: bool,
         events: &crate::events::EventSink,
     ) -> Result<RunLock> {
-        let client = ctx.target_session(crate::context::Purpose::Plain).await?;
-        if ctx.rules.advisory_locks {
+        if advisory {
             return Self::advisory(client).await;
         }
         Self::lease(client, events).await
@@ -487,18 +489,31 @@ pub(crate) const MANIFEST_TABLES: &[&str] = &[
     "_migrator.lease",
 ];
 
+/// What the manifest records of a new run.
+pub(crate) struct NewRun<'a> {
+    pub source_id: &'a str,
+    /// The source's URL without its password.
+    pub source_url: &'a str,
+    pub profile: &'a str,
+    pub data_only: bool,
+    pub key_namespace: Option<uuid::Uuid>,
+    /// Each table's chunks, as planned.
+    pub chunks: Vec<(&'a QualName, &'a Chunking, &'a [Chunk])>,
+    pub omitted_foreign_keys: &'a [crate::ddl::OmittedForeignKey],
+}
+
 /// Statements that record a new run: the planned chunks and omitted foreign keys in
 /// batches of at most `batch` rows, and last the run row, whose presence says the manifest
 /// is complete.
-pub(crate) fn manifest_rows(plan: &Plan, source_id: &str, batch: usize) -> Vec<String> {
+pub(crate) fn manifest_rows(run: &NewRun<'_>, batch: usize) -> Vec<String> {
     let mut sql = Vec::new();
     let mut values = Vec::new();
-    for t in &plan.tables {
-        let chunking = serde_json::to_string(&t.chunking).expect("chunking serializes");
-        for c in &t.chunks {
+    for (name, chunking, chunks) in &run.chunks {
+        let chunking = serde_json::to_string(chunking).expect("chunking serializes");
+        for c in chunks.iter() {
             values.push(format!(
                 "({}, {}, {}, {}, {})",
-                literal(&t.name.to_string()),
+                literal(&name.to_string()),
                 c.no,
                 literal(&chunking),
                 c.lower.map_or("NULL".into(), |v| v.to_string()),
@@ -513,7 +528,7 @@ pub(crate) fn manifest_rows(plan: &Plan, source_id: &str, batch: usize) -> Vec<S
             part.join(", ")
         ));
     }
-    let fks: Vec<String> = plan
+    let fks: Vec<String> = run
         .omitted_foreign_keys
         .iter()
         .map(|fk| {
@@ -537,11 +552,11 @@ pub(crate) fn manifest_rows(plan: &Plan, source_id: &str, batch: usize) -> Vec<S
     sql.push(format!(
         "INSERT INTO _migrator.run (format, source_id, source, profile, data_only, key_namespace) \
          VALUES ({FORMAT}, {}, {}, {}, {}, {})",
-        literal(source_id),
-        literal(plan.source.url()),
-        literal(plan.profile.name()),
-        plan.data_only,
-        plan.key_namespace
+        literal(run.source_id),
+        literal(run.source_url),
+        literal(run.profile),
+        run.data_only,
+        run.key_namespace
             .map_or("NULL".to_string(), |n| literal(&n.to_string()))
     ));
     sql
@@ -576,27 +591,6 @@ pub(crate) struct Manifest {
     /// The source's xmin (64-bit) under the snapshot of the first copy run, or of the
     /// last sync: every row version written since carries an id not older.
     pub xid_horizon: Option<i64>,
-}
-
-impl Manifest {
-    /// Gives the plan's tables the chunks this manifest recorded (an earlier run's cut is
-    /// kept); a table it lacks is an error that ends with `advice`.
-    pub(crate) fn cut(&self, tables: &mut [crate::plan::TablePlan], advice: &str) -> Result<()> {
-        for t in tables {
-            let Some((chunking, chunks)) = self.chunks.get(&t.name.to_string()) else {
-                return Err(Error::new(
-                    ErrorKind::Conflict,
-                    format!(
-                        "table {} is not in the earlier run's manifest ({advice})",
-                        t.name
-                    ),
-                ));
-            };
-            t.chunking = chunking.clone();
-            t.chunks = chunks.clone();
-        }
-        Ok(())
-    }
 }
 
 /// Runs manifest statements one by one on `control`, each retried as the retry policy says.
@@ -1078,7 +1072,7 @@ mod tests {
     #[test]
     fn row_digests_survive_encoding_whatever_the_keys() {
         let dense: Vec<(i64, u64)> = (1..=DIGEST_BLOCK as i64)
-            .map(|k| (k, crate::verify::digest::row_hash(&k.to_be_bytes())))
+            .map(|k| (k, crate::hash::row_hash(&k.to_be_bytes())))
             .collect();
         // Keys out of order, far apart, negative and at both ends of the range.
         let scattered: Vec<(i64, u64)> = [5, 3, i64::MAX, i64::MIN, -1, 0, 1 << 40, 7]

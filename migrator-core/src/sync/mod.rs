@@ -31,13 +31,16 @@ use tracing::instrument::WithSubscriber;
 use crate::Ctx;
 use crate::config::ChangeDetection;
 use crate::context::Purpose;
-use crate::copy::{batch, post, snapshot};
+use crate::copy::{batch, post};
+use crate::ddl::StepKind;
+use crate::digest::{self, BlobNames, RowDiff, Unit};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventSink, Stage};
-use crate::plan::{Chunk, Chunking, Plan, StepKind, TablePlan};
+use crate::hash::{self, Fingerprint};
+use crate::plan::{Chunk, Chunking, Continuing, Plan, TablePlan};
+use crate::snapshot;
 use crate::sql::{QualName, ident};
 use crate::state::{self, RunLock};
-use crate::verify::digest::{self, BlobNames, Fingerprint, RowDiff, Unit};
 
 /// What a sync did.
 #[derive(Debug, Clone, Default)]
@@ -149,7 +152,12 @@ pub(crate) async fn run(
     if let Some(e) = plan.refusal() {
         return Err(e);
     }
-    let lock = RunLock::acquire(&ctx, &events).await?;
+    let lock = RunLock::acquire(
+        ctx.target_session(Purpose::Plain).await?,
+        ctx.rules.advisory_locks,
+        &events,
+    )
+    .await?;
     let result = sync_locked(ctx, plan, events.clone(), cancel, started).await;
     lock.release().await;
     result
@@ -172,29 +180,7 @@ async fn sync_locked(
             "the target holds no copy to sync: run `migrator copy` first",
         ));
     };
-    if manifest.source_id != source_id {
-        return Err(Error::new(
-            ErrorKind::Conflict,
-            "the target was copied from another source database: sync needs the same source",
-        ));
-    }
-    if manifest.key_namespace != plan.key_namespace.map(|n| n.to_string()) {
-        return Err(Error::new(
-            ErrorKind::Conflict,
-            "the copy used other key settings (keys.strategy or keys.namespace): sync with the same config",
-        ));
-    }
-    if !manifest.finished {
-        return Err(Error::new(
-            ErrorKind::Conflict,
-            "the copy into this target has not finished: run `migrator copy` again to finish it, then sync",
-        ));
-    }
-    let mut tables: Vec<TablePlan> = plan.tables.clone();
-    manifest.cut(
-        &mut tables,
-        "it is new in the source: copy it with `migrator copy --restart`",
-    )?;
+    let tables = plan.continuing(&manifest, &source_id, Continuing::Sync)?;
     let snapshot = snapshot::export(&coordinator).await?;
     let horizon = snapshot::horizon(&coordinator).await?;
     let since = match (ctx.config.sync.changes, manifest.xid_horizon) {
@@ -214,11 +200,22 @@ async fn sync_locked(
     };
     events.send(Event::Stage(Stage::Sync));
     // Watermark tables with a recorded value: changed rows by watermark, not fingerprints.
-    let marks = watermark_columns(&ctx, &coordinator, &tables).await?;
-    let new_marks = watermark_values(&coordinator, &tables, &marks).await?;
+    let marks: Vec<(usize, &crate::watermark::Watermark)> = tables
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| t.watermark.as_ref().map(|w| (i, w)))
+        .collect();
+    let new_marks = crate::watermark::values(
+        &coordinator,
+        &marks
+            .iter()
+            .map(|(i, w)| (&tables[*i].name, *w))
+            .collect::<Vec<_>>(),
+    )
+    .await?;
     let mut by_mark: HashMap<usize, Vec<String>> = HashMap::new();
-    for m in &marks {
-        let t = &tables[m.table];
+    for (ti, m) in &marks {
+        let t = &tables[*ti];
         let merged = tables.iter().filter(|x| x.target == t.target).count() > 1;
         match manifest.watermarks.get(&t.name.to_string()) {
             Some(_) if merged => events.send(Event::Warning {
@@ -229,7 +226,7 @@ async fn sync_locked(
             }),
             Some(recorded) => {
                 by_mark.insert(
-                    m.table,
+                    *ti,
                     m.condition(recorded.as_deref(), ctx.config.sync.overlap_seconds),
                 );
             }
@@ -244,7 +241,12 @@ async fn sync_locked(
         since: since.map(Arc::from),
         tables: tables.clone(),
         batching: batch::Batching::of(&ctx, plan.key_namespace, true),
-        uploader: crate::blob::Uploader::for_tables(&ctx.config, ctx.jobs(), &tables).await?,
+        uploader: crate::blob::Uploader::for_run(
+            &ctx.config,
+            ctx.jobs(),
+            tables.iter().any(TablePlan::has_blobs),
+        )
+        .await?,
         names: Arc::new(BlobNames::of(&ctx.config.blobs)?),
         events: events.clone(),
         cancel,
@@ -557,7 +559,7 @@ async fn sync_locked(
     lap("comparing with the target");
     // 3. Writes: upserts parents first, deletes children first.
     let names: Vec<String> = tables.iter().map(|t| t.target.to_string()).collect();
-    let levels = crate::copy::fk_levels(&control, &names).await?;
+    let levels = crate::target::fk_levels(&control, &names).await?;
     let by_level = |map: &BTreeMap<usize, Vec<Vec<String>>>, reverse: bool| {
         let mut out: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for ti in map.keys() {
@@ -718,9 +720,9 @@ async fn probe_chunk(
     }
     if p.new_range {
         // Every row is new to the target.
-        out.changes = Some(digest::compare_entries(&[], &entries));
+        out.changes = Some(hash::compare_entries(&[], &entries));
     } else if let Some(old) = stored_digests(reader, t, &p).await? {
-        out.changes = Some(digest::compare_entries(&old, &entries));
+        out.changes = Some(hash::compare_entries(&old, &entries));
     }
     out.digests = Some(store_digests(env, writer, &p, &entries).await?);
     Ok(out)
@@ -821,7 +823,7 @@ async fn probe_by_xid(
     let mut entries = sorted_minus(old, &replaced);
     entries.extend_from_slice(&fresh);
     entries.sort_unstable();
-    let mut fp = digest::ChunkHasher::default();
+    let mut fp = hash::ChunkHasher::default();
     for &(key, hash) in &entries {
         fp.add(hash, Some(key));
     }
@@ -941,102 +943,6 @@ where
         },
     )
     .await
-}
-
-/// A table whose changed rows sync selects by a watermark column.
-#[derive(Debug, Clone)]
-pub(crate) struct WatermarkColumn {
-    pub table: usize,
-    pub column: String,
-    pub type_sql: String,
-}
-
-impl WatermarkColumn {
-    /// The conditions selecting rows changed since `recorded` (`None`: the table was empty,
-    /// every row is new), reaching back `overlap` seconds for a timestamp.
-    fn condition(&self, recorded: Option<&str>, overlap: u64) -> Vec<String> {
-        let Some(v) = recorded else {
-            return Vec::new();
-        };
-        let col = ident(&self.column);
-        let value = format!("{}::{}", crate::sql::literal(v), self.type_sql);
-        if self.type_sql.starts_with("timestamp") || self.type_sql == "date" {
-            vec![format!("{col} >= {value} - interval '{overlap} seconds'")]
-        } else {
-            vec![format!("{col} >= {value}")]
-        }
-    }
-}
-
-/// The configured watermark columns of the plan's tables, with their source types.
-pub(crate) async fn watermark_columns(
-    ctx: &Ctx,
-    source: &Client,
-    tables: &[TablePlan],
-) -> Result<Vec<WatermarkColumn>> {
-    let mut out = Vec::new();
-    for w in &ctx.config.sync.watermarks {
-        let name = QualName::parse(&w.table);
-        let Some(ti) = tables.iter().position(|t| t.name == name) else {
-            return Err(Error::config(format!(
-                "sync.watermarks names table {name}, which this migration does not copy"
-            )));
-        };
-        let type_sql: Option<String> = source
-            .query_opt(
-                "SELECT pg_catalog.format_type(atttypid, atttypmod) FROM pg_catalog.pg_attribute \
-                 WHERE attrelid = $1::text::regclass AND attname = $2 AND attnum > 0 AND NOT attisdropped",
-                &[&name.sql(), &w.column],
-            )
-            .await
-            .map_err(|e| Error::db(ErrorKind::Source, "reading watermark columns", e))?
-            .map(|r| r.get(0));
-        let Some(type_sql) = type_sql else {
-            return Err(Error::config(format!(
-                "sync.watermarks: table {name} has no column {}",
-                w.column
-            )));
-        };
-        if !digest::keyed(&tables[ti]) {
-            return Err(Error::config(format!(
-                "sync.watermarks: table {name} has no primary key, which watermark sync needs to match rows"
-            )));
-        }
-        out.push(WatermarkColumn {
-            table: ti,
-            column: w.column.clone(),
-            type_sql,
-        });
-    }
-    Ok(out)
-}
-
-/// Each watermark column's largest value, under the session's snapshot.
-pub(crate) async fn watermark_values(
-    source: &Client,
-    tables: &[TablePlan],
-    marks: &[WatermarkColumn],
-) -> Result<Vec<(QualName, Option<String>)>> {
-    let mut out = Vec::new();
-    for m in marks {
-        let t = &tables[m.table];
-        let v: Option<String> = source
-            .query_one(
-                &format!(
-                    "SELECT max({})::text FROM ONLY {}",
-                    ident(&m.column),
-                    t.name.sql()
-                ),
-                &[],
-            )
-            .await
-            .map_err(|e| {
-                Error::db(ErrorKind::Source, "reading a watermark", e).with_table(&t.name)
-            })?
-            .get(0);
-        out.push((t.name.clone(), v));
-    }
-    Ok(out)
 }
 
 impl Pool {

@@ -5,11 +5,15 @@
 pub(crate) mod dsql;
 pub(crate) mod postgres;
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
+
+use tokio_postgres::Client;
 
 use crate::catalog::Catalog;
 use crate::config::{Config, Profile};
-use crate::plan::StepSpec;
+use crate::ddl::StepSpec;
+use crate::error::{Error, ErrorKind, Result};
 
 /// What a profile allows and needs.
 #[derive(Debug, Clone)]
@@ -96,4 +100,64 @@ pub(crate) fn schema_steps(cat: &Catalog) -> Vec<StepSpec> {
 /// The steps that follow the data for the postgres profile: sequence values, statistics.
 pub(crate) fn data_steps(cat: &Catalog, data_only: bool) -> Vec<StepSpec> {
     postgres::data_steps(cat, data_only)
+}
+
+/// Each table's level in the target's foreign-key graph (`names`: the tables as the target
+/// names them): 0 for a table that references none of the others, else one more than its
+/// highest parent; tables in a foreign-key cycle share the level above all others.
+pub(crate) async fn fk_levels(control: &Client, names: &[String]) -> Result<Vec<usize>> {
+    let rows = control
+        .query(
+            "SELECT cn.nspname || '.' || cr.relname, fn.nspname || '.' || fr.relname \
+             FROM pg_catalog.pg_constraint c \
+             JOIN pg_catalog.pg_class cr ON cr.oid = c.conrelid \
+             JOIN pg_catalog.pg_namespace cn ON cn.oid = cr.relnamespace \
+             JOIN pg_catalog.pg_class fr ON fr.oid = c.confrelid \
+             JOIN pg_catalog.pg_namespace fn ON fn.oid = fr.relnamespace \
+             WHERE c.contype = 'f' AND c.conrelid <> c.confrelid",
+            &[],
+        )
+        .await
+        .map_err(|e| Error::db(ErrorKind::Target, "reading target foreign keys", e))?;
+    let mut parents: HashMap<usize, HashSet<usize>> = HashMap::new();
+    for r in rows {
+        let (child, parent): (String, String) = (r.get(0), r.get(1));
+        // Several tables may share a target name (partitions merged into one table).
+        for c in (0..names.len()).filter(|&i| names[i] == child) {
+            for p in (0..names.len()).filter(|&i| names[i] == parent) {
+                parents.entry(c).or_default().insert(p);
+            }
+        }
+    }
+    let mut level = vec![usize::MAX; names.len()];
+    for _ in 0..=names.len() {
+        let mut changed = false;
+        for i in 0..names.len() {
+            let l = parents
+                .get(&i)
+                .map(|ps| ps.iter().map(|p| level[*p]).max().unwrap_or(0))
+                .map(|m| if m == usize::MAX { usize::MAX } else { m + 1 })
+                .unwrap_or(0);
+            if l != usize::MAX && l != level[i] {
+                level[i] = l;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    // Tables in a foreign-key cycle load last, together.
+    let top = level
+        .iter()
+        .filter(|l| **l != usize::MAX)
+        .max()
+        .copied()
+        .unwrap_or(0);
+    for l in level.iter_mut() {
+        if *l == usize::MAX {
+            *l = top + 1;
+        }
+    }
+    Ok(level)
 }

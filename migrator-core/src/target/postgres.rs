@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use crate::catalog::{Catalog, Column, Constraint, ObjKey, Table, TableKind, TypeKind};
-use crate::plan::{Action, StepKind, StepSpec};
+use crate::ddl::{Action, StepKind, StepSpec};
 use crate::sql::{QualName, ident, literal};
 
 /// `COMMENT ON <what> IS '<text>'`, when there is a comment.

@@ -1,12 +1,12 @@
 //! `bytea` columns that move to a blob store (`[blobs]`): which source columns, what the
 //! target has in their place (the object's key, size and SHA-256), and the catalog the
 //! target's DDL is rendered from, with those columns replaced. The values themselves are
-//! uploaded by the copy ([`crate::copy`]) through [`crate::blob`].
+//! uploaded by the copy through [`crate::blob`].
 
 use crate::catalog::{Catalog, Column, Oid};
 use crate::config::{BlobNaming, BlobsConfig};
 use crate::error::{Error, Result};
-use crate::plan::{Finding, Severity};
+use crate::findings::{Finding, Severity};
 
 const BYTEA: Oid = 17;
 const TEXT: Oid = 25;

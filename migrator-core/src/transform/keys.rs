@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::catalog::{Catalog, Oid, Table};
-use crate::error::{Error, Result};
 
 /// The namespace used unless `keys.namespace` says otherwise. Fixed, so re-running on a
 /// second target yields the same UUIDs.
@@ -26,19 +25,7 @@ pub(crate) fn key_uuid(namespace: &Uuid, prefix: &str, key: i64) -> Uuid {
     Uuid::new_v5(namespace, name.as_bytes())
 }
 
-/// Reads an `int2`/`int4`/`int8` value in COPY's binary form.
-pub(crate) fn binary_int(field: &[u8]) -> Result<i64> {
-    Ok(match field.len() {
-        2 => i16::from_be_bytes([field[0], field[1]]) as i64,
-        4 => i32::from_be_bytes([field[0], field[1], field[2], field[3]]) as i64,
-        8 => i64::from_be_bytes(field.try_into().expect("8 bytes")),
-        n => {
-            return Err(Error::internal(format!(
-                "a key field of {n} bytes is not an integer"
-            )));
-        }
-    })
-}
+pub(crate) use crate::frames::binary_int;
 
 fn is_int(oid: Oid) -> bool {
     matches!(oid, 20 | 21 | 23)

@@ -3,8 +3,6 @@
 //! checksums, every row is compared through `digest`; blob objects, orphans where foreign
 //! keys were omitted, and sequences are checked too.
 
-pub(crate) mod digest;
-
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,10 +15,11 @@ use tracing::instrument::WithSubscriber;
 
 use crate::Ctx;
 use crate::context::Purpose;
-use crate::copy::snapshot;
+use crate::digest;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventSink, Stage};
 use crate::plan::TablePlan;
+use crate::snapshot;
 use crate::sql::{QualName, ident};
 use crate::transform::blobs::BlobColumnPlan;
 
@@ -39,27 +38,7 @@ pub enum VerifyLevel {
     Checksums,
 }
 
-/// A table's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Verdict {
-    /// Source and target agree.
-    Match,
-    /// The row counts differ.
-    CountMismatch,
-    /// The table does not exist in the target.
-    Missing,
-    /// Rows point at missing parents through a foreign key the target does not enforce.
-    Orphans,
-    /// Values moved to the blob store differ from the source's, or their objects are
-    /// missing or differ.
-    BlobMismatch,
-    /// Same row counts, but rows differ (`--checksums`): see [`TableVerdict::rows`].
-    ContentMismatch,
-    /// A sequence or identity would hand out a value the table already holds.
-    SequenceBehind,
-}
+pub use crate::events::Verdict;
 
 /// What verify found about a table's values in the blob store.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -11,7 +11,7 @@ use super::columns::{ColumnMap, unconstrained_numeric};
 use super::{Capabilities, TableMap, types};
 use crate::catalog::{Catalog, Oid, Table, TypeKind};
 use crate::error::{Error, ErrorKind, Result};
-use crate::plan::{Finding, Severity};
+use crate::findings::{Finding, Severity};
 use crate::sql::ident;
 use crate::state::TargetColumn;
 

@@ -17,7 +17,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::catalog::{Catalog, Constraint, Index, ObjKey, Oid, Table};
 use crate::config::{Config, ForeignKeyMode, KeyStrategy};
-use crate::plan::{Action, Finding, OmittedForeignKey, Severity, StepKind, StepSpec};
+use crate::ddl::{Action, OmittedForeignKey, StepKind, StepSpec};
+use crate::findings::{Finding, Severity};
 use crate::sql::{QualName, ident, literal};
 use crate::transform;
 

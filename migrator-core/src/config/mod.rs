@@ -3,6 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
+mod store;
+mod tables;
+
+pub(crate) use store::{StoreUrl, check_template};
+pub(crate) use tables::TableFilter;
+
 use crate::error::{Error, Result};
 
 /// Everything a migration can be told, beyond the two URLs.
@@ -458,18 +464,18 @@ impl Config {
             return Err(Error::config("dsql.max_kib must be between 64 and 10240"));
         }
         for p in self.tables.include.iter().chain(&self.tables.exclude) {
-            crate::catalog::TableFilter::check_pattern(p)?;
+            TableFilter::check_pattern(p)?;
         }
         let b = &self.blobs;
         if let Some(store) = &b.store {
-            crate::blob::StoreUrl::parse(store)?;
+            StoreUrl::parse(store)?;
         } else if let Some(c) = b.columns.first() {
             return Err(Error::config(format!(
                 "blobs.columns names {}.{} but blobs.store is not set",
                 c.table, c.column
             )));
         }
-        crate::blob::check_template(&b.key_template)?;
+        check_template(&b.key_template)?;
         if b.multipart_threshold_mib < 5 || b.multipart_threshold_mib > 5 * 1024 {
             return Err(Error::config(
                 "blobs.multipart_threshold_mib must be between 5 and 5120",

@@ -211,7 +211,7 @@ impl RowScanner {
                     return Ok(pos);
                 }
                 if self.key_field == Some(i) && len > 0 {
-                    key = crate::transform::keys::binary_int(&buf[at..at + len]).ok();
+                    key = binary_int(&buf[at..at + len]).ok();
                 }
                 at += len;
             }
@@ -243,6 +243,20 @@ pub(crate) fn write_header(out: &mut BytesMut) {
 /// The trailer of a binary COPY stream.
 pub(crate) fn write_trailer(out: &mut BytesMut) {
     out.extend_from_slice(&(-1i16).to_be_bytes());
+}
+
+/// Reads an `int2`/`int4`/`int8` value in COPY's binary form.
+pub(crate) fn binary_int(field: &[u8]) -> Result<i64> {
+    Ok(match field.len() {
+        2 => i16::from_be_bytes([field[0], field[1]]) as i64,
+        4 => i32::from_be_bytes([field[0], field[1], field[2], field[3]]) as i64,
+        8 => i64::from_be_bytes(field.try_into().expect("8 bytes")),
+        n => {
+            return Err(Error::internal(format!(
+                "a key field of {n} bytes is not an integer"
+            )));
+        }
+    })
 }
 
 #[cfg(test)]

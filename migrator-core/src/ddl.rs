@@ -1,6 +1,7 @@
-//! DDL steps and their ordering: every schema object becomes a step; `pg_depend` edges and
-//! the fast-load phases decide the order. Steps before the data run in one transaction;
-//! steps after the data form a graph that workers run in parallel.
+//! DDL steps and their ordering: every schema object a target profile renders becomes a
+//! step; `pg_depend` edges and the fast-load phases decide the order. Steps before the data
+//! run in one transaction; steps after the data form a graph that workers run in parallel.
+//! Also the foreign keys a target does not get, which the manifest records for verify.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -416,6 +417,17 @@ pub(crate) fn order(specs: Vec<StepSpec>, deps: &[(ObjKey, ObjKey)]) -> Result<V
         });
     }
     Ok(out)
+}
+
+/// A foreign key the target does not get (omitted by config, or the target lacks them):
+/// recorded in the manifest so verify can count orphans.
+#[derive(Debug, Clone)]
+pub(crate) struct OmittedForeignKey {
+    pub name: String,
+    pub child: QualName,
+    pub columns: Vec<String>,
+    pub parent: QualName,
+    pub parent_columns: Vec<String>,
 }
 
 #[cfg(test)]
