@@ -1231,3 +1231,39 @@ fn sessions_open_no_faster_than_dsql_accepts_them() {
         emu.peak_connections_per_second()
     );
 }
+
+/// `copy --restart` on DSQL discards the earlier run statement by statement (the tables it
+/// made, then the manifest's tables) while this run holds its lease, whose table stays:
+/// the copy then starts over and verifies clean, and the lease is released at the end.
+#[test]
+fn restart_on_dsql_starts_over_under_the_runs_own_lease() {
+    let c = Cluster::shared();
+    let src = c.create_db("dsql_restart_src").unwrap();
+    datasets::load_northwind(&src).unwrap();
+    let emu = emulator(Era::Y2026);
+    let cfg = dsql_config("restart", "[keys]\nstrategy = \"keep\"\n");
+    assert_success(&dsql_run("copy", &src, &emu, &cfg), "first copy");
+    // A row the first run did not write, to see it go.
+    emu.backing()
+        .psql("INSERT INTO region VALUES (99, 'Nowhere')")
+        .unwrap();
+    let out = run_config_with(&["copy", "--restart"], &src, &emu.url(), &cfg);
+    assert_success(&out, "copy --restart");
+    assert_eq!(
+        scalar(
+            emu.backing(),
+            "SELECT count(*) FROM region WHERE region_id = 99"
+        ),
+        "0"
+    );
+    assert_success(
+        &run_config_with(&["verify", "--checksums"], &src, &emu.url(), &cfg),
+        "verify --checksums",
+    );
+    assert_eq!(
+        scalar(emu.backing(), "SELECT count(*) FROM _migrator.lease"),
+        "0",
+        "the lease is released"
+    );
+    assert_within_limits(&emu);
+}

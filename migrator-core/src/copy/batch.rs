@@ -770,28 +770,10 @@ async fn already_committed(
     batch: &Pending,
     last: Option<&ChunkEnd>,
 ) -> Result<bool> {
-    let err = |e| Error::db(ErrorKind::Target, "reading the manifest", e);
-    let table = t.name.to_string();
-    let no = chunk.no as i32;
     if !batch.tuples.is_empty() {
-        return Ok(target
-            .query_opt(
-                "SELECT 1 FROM _migrator.chunk_part WHERE table_name = $1 AND chunk_no = $2 AND part_no = $3",
-                &[&table, &no, &(part as i32)],
-            )
-            .await
-            .map_err(err)?
-            .is_some());
+        return state::chunk_part_committed(target, &t.name, chunk.no, part).await;
     }
-    Ok(last.is_some()
-        && target
-            .query_opt(
-                "SELECT 1 FROM _migrator.chunk_done WHERE table_name = $1 AND chunk_no = $2",
-                &[&table, &no],
-            )
-            .await
-            .map_err(err)?
-            .is_some())
+    Ok(last.is_some() && state::chunk_done_exists(target, &t.name, chunk.no).await?)
 }
 
 async fn write(

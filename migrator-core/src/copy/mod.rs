@@ -121,7 +121,7 @@ async fn copy_locked(
         events.send(Event::Stage(Stage::Schema));
         schema_stage_sent = true;
         if ctx.rules.one_ddl_per_transaction {
-            create_manifest_stepwise(&ctx, &control, &plan, &source_id).await?;
+            create_manifest_stepwise(&ctx, &control, &plan, &source_id, &events).await?;
         } else {
             summary.steps += create_schema(&mut control, &plan, &source_id, &events).await?;
         }
@@ -403,6 +403,7 @@ async fn create_manifest_stepwise(
     control: &Client,
     plan: &Plan,
     source_id: &str,
+    events: &EventSink,
 ) -> Result<()> {
     let err = |e| Error::db(ErrorKind::Target, "creating the manifest", e);
     for ddl in state::MANIFEST_DDL {
@@ -416,34 +417,7 @@ async fn create_manifest_stepwise(
     }
     let batch = ctx.rules.max_rows.unwrap_or(1000).saturating_sub(1).max(1) as usize;
     // Rows of an unfinished earlier start.
-    for table in [
-        "_migrator.chunk",
-        "_migrator.foreign_key",
-        "_migrator.step_done",
-    ] {
-        loop {
-            let n = crate::retry::retrying(RetryPolicy::default(), "clearing the manifest", None, || async {
-                let n = control
-                    .execute(
-                        &format!("DELETE FROM {table} WHERE ctid IN (SELECT ctid FROM {table} LIMIT {batch})"),
-                        &[],
-                    )
-                    .await;
-                match n {
-                    Ok(n) => Ok(n),
-                    // No ctid (DSQL): remove whatever is there.
-                    Err(e) if !crate::error::is_retryable_pg(&e) => {
-                        control.execute(&format!("DELETE FROM {table}"), &[]).await.map_err(err)
-                    }
-                    Err(e) => Err(err(e)),
-                }
-            })
-            .await?;
-            if n == 0 {
-                break;
-            }
-        }
-    }
+    state::clear_unfinished_start(control, batch, events).await?;
     for sql in state::manifest_rows(&plan.new_run(source_id), batch) {
         crate::retry::retrying(
             RetryPolicy::default(),
@@ -483,12 +457,7 @@ async fn reset(ctx: &Ctx, control: &mut Client, plan: &Plan) -> Result<()> {
         statements.extend(plan.steps.iter().rev().filter_map(|s| s.undo.clone()));
     }
     if ctx.rules.one_ddl_per_transaction {
-        statements.extend(
-            state::MANIFEST_TABLES
-                .iter()
-                .map(|t| format!("DROP TABLE IF EXISTS {t}")),
-        );
-        statements.push("DROP SCHEMA IF EXISTS _migrator".into());
+        statements.extend(state::drop_manifest_stepwise_sql());
         for s in statements {
             control.batch_execute(&s).await.map_err(err)?;
         }

@@ -892,13 +892,7 @@ async fn store_digests(
             .await?,
         );
     }
-    let leftovers = format!(
-        "DELETE FROM _migrator.row_digest WHERE table_name = {} AND chunk_no = {} \
-         AND generation = {generation} AND block_no >= {}",
-        crate::sql::literal(&t.name.to_string()),
-        p.chunk,
-        blocks.len()
-    );
+    let leftovers = state::drop_blocks_from_sql(&t.name, p.chunk, generation, blocks.len());
     let leftovers = leftovers.as_str();
     session = Some(
         with_session(ctx, &mut session, &what, events, |w| async move {

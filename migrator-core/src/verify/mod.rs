@@ -700,29 +700,8 @@ async fn check_blobs(
 async fn orphan_counts(target: &Client) -> Result<HashMap<QualName, u64>> {
     let err = |e| Error::db(ErrorKind::Target, "looking for orphans", e);
     let mut out: HashMap<QualName, u64> = HashMap::new();
-    let has: bool = target
-        .query_one(
-            "SELECT pg_catalog.to_regclass('_migrator.foreign_key') IS NOT NULL",
-            &[],
-        )
-        .await
-        .map_err(err)?
-        .get(0);
-    if !has {
-        return Ok(out);
-    }
-    let fks = target
-        .query(
-            "SELECT child, columns, parent, parent_columns FROM _migrator.foreign_key",
-            &[],
-        )
-        .await
-        .map_err(err)?;
-    for fk in fks {
-        let child = QualName::parse(&fk.get::<_, String>(0));
-        let parent = QualName::parse(&fk.get::<_, String>(2));
-        let cols: Vec<String> = serde_json::from_str(&fk.get::<_, String>(1)).unwrap_or_default();
-        let pcols: Vec<String> = serde_json::from_str(&fk.get::<_, String>(3)).unwrap_or_default();
+    for fk in crate::state::omitted_foreign_keys(target).await? {
+        let (child, parent, cols, pcols) = (fk.child, fk.parent, fk.columns, fk.parent_columns);
         let c: Vec<String> = cols.iter().map(|c| format!("c.{}", ident(c))).collect();
         let p: Vec<String> = pcols.iter().map(|c| format!("p.{}", ident(c))).collect();
         let not_null: Vec<String> = c.iter().map(|c| format!("{c} IS NOT NULL")).collect();

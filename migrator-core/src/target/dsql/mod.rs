@@ -937,7 +937,13 @@ fn foreign_key_steps(
             .creating(ObjKey::Constraint(fk.oid))
             .on_table(child)
             .after(format!("table:{child}"))
-            .after(format!("table:{}", parent.name)),
+            .after(format!("table:{}", parent.name))
+            // --restart drops tables one by one: the keys between them go first.
+            .undo(format!(
+                "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",
+                child.sql(),
+                ident(name)
+            )),
     ];
     if fk.validated {
         out.push(
